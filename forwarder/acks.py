@@ -31,13 +31,14 @@ T = TypeVar("T")
 
 
 class Ack:
-    __slots__ = ("_callbacks", "_done", "_pending", "_sealed", "_status")
+    __slots__ = ("_callbacks", "_done", "_errored", "_pending", "_sealed", "_status")
 
     def __init__(self) -> None:
         self._pending = 0
         self._sealed = False
         self._done = False
         self._status = Status.DELIVERED
+        self._errored = False
         self._callbacks: list[Callable[[Ack], None]] = []
 
     @property
@@ -48,6 +49,11 @@ class Ack:
     def status(self) -> Status:
         """The merged status so far; final once `done`."""
         return self._status
+
+    @property
+    def errored(self) -> bool:
+        """True if any resolution was ERRORED, whatever else was merged on top of it."""
+        return self._errored
 
     @property
     def pending(self) -> int:
@@ -68,6 +74,8 @@ class Ack:
         self._pending -= n
         if status > self._status:
             self._status = status
+        if status is Status.ERRORED:
+            self._errored = True
         self._maybe_finish()
 
     def seal(self) -> None:
@@ -103,9 +111,14 @@ class Ack:
                 callback(self)
 
 
-def committable(status: Status) -> bool:
-    """DELIVERED and REJECTED (already dead-lettered) both let the source move on."""
-    return status is not Status.ERRORED
+def committable(ack: Ack) -> bool:
+    """May the source move past this unit?
+
+    DELIVERED and REJECTED (already dead-lettered) both let it. One sink's ERRORED
+    blocks it even when another sink REJECTED the same event, though REJECTED is the
+    "worse" merged status: committing then would lose the event for the first sink.
+    """
+    return not ack.errored
 
 
 class OrderedCommitter(Generic[T]):
@@ -172,7 +185,7 @@ class OrderedCommitter(Generic[T]):
             queue = self._lanes[lane]
             while queue and queue[0][0].done:
                 ack, token = queue.popleft()
-                if committable(ack.status):
+                if committable(ack):
                     self._uncommitted[lane] = token
                     continue
                 queue.clear()
@@ -225,7 +238,7 @@ class UnorderedCommitter(Generic[T]):
 
         def done(settled: Ack) -> None:
             self._outstanding -= 1
-            (self._ready if committable(settled.status) else self._errored).append(token)
+            (self._ready if committable(settled) else self._errored).append(token)
             if self._wake is not None:
                 self._wake.set()
 

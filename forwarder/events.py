@@ -47,6 +47,10 @@ class Event:
     id: str = ""
     time: float = 0.0  # epoch seconds
     docs: dict[str, bytes] = field(default_factory=dict)
+    # Set by a source for bytes it already knows are bad (oversize line, corrupt
+    # gzip): the pipeline dead-letters the event with this reason instead of mapping it.
+    error: str | None = None
+    error_detail: str = ""
 
 
 @dataclass(slots=True)

@@ -1,0 +1,323 @@
+"""Configuration: the YAML of CONTRACT.md as pydantic v2 models.
+
+Loading goes YAML -> `${VAR}` expansion (per scalar, so a value can never break the
+YAML around it) -> validation. Every problem is reported with its key path
+(`sinks[1].url: ...`), all at once, so `check-config` is one round trip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from forwarder.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_UNIT_BYTES = {
+    None: 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2,
+    "gb": 1000**3, "gib": 1024**3,
+}  # fmt: skip
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(value: Any) -> float:
+    """`1s`, `250ms`, `5m`, `1h`, `2d` or a plain number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 1s or 250ms")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration (use e.g. 1s, 250ms, 5m)")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def parse_size(value: Any) -> int:
+    """`1048576`, `512KiB`, `1MiB`, `10MB`."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like 1MiB")
+    if isinstance(value, int):
+        size = value
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a size (use e.g. 1048576, 512KiB, 10MiB)")
+        unit = match.group(2).lower() if match.group(2) else None
+        size = int(match.group(1)) * _UNIT_BYTES[unit]
+    if size <= 0:
+        raise ValueError("a size must be positive")
+    return size
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Schema = Literal["ocsf", "ecs", "raw"]
+LogTypeName = Literal[
+    "ACCESS_CONTROL_LOGS",
+    "AUTHENTICATION_LOGS",
+    "WORKMAIL_AVAILABILITY_PROVIDER_LOGS",
+    "WORKMAIL_MAILBOX_ACCESS_LOGS",
+    "WORKMAIL_PERSONAL_ACCESS_TOKEN_LOGS",
+    "EMAIL_EVENT_LOGS",
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BatchConfig(Strict):
+    max_events: int = Field(default=500, ge=1)
+    max_bytes: Size = 1 << 20
+    max_wait: Duration = 1.0
+
+
+class RetryConfig(Strict):
+    initial_backoff: Duration = 0.2
+    max_backoff: Duration = 30.0
+    max_elapsed: Duration | None = None  # None: retry forever; the source keeps the data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetryConfig:
+        if self.max_backoff < self.initial_backoff:
+            raise ValueError("max_backoff must be >= initial_backoff")
+        return self
+
+
+class TlsConfig(Strict):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    verify: bool = True
+
+
+class QueueConfig(Strict):
+    """Per-sink bound on events queued or in flight: the backpressure threshold."""
+
+    max_events: int = Field(default=20_000, ge=1)
+    max_bytes: Size = 64 << 20
+
+
+class SinkBase(Strict):
+    id: str = Field(min_length=1)
+    schema_: Schema = Field(default="ocsf", alias="schema")
+    raw_data: bool = True  # embed the original record (OCSF raw_data / ECS event.original)
+    batch: BatchConfig = BatchConfig()
+    retry: RetryConfig = RetryConfig()
+    tls: TlsConfig = TlsConfig()
+    timeout: Duration = 30.0
+    max_in_flight: int = Field(default=2, ge=1, le=64)
+    queue: QueueConfig = QueueConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def view(self) -> str:
+        """The encoded document variant this sink consumes (see pipeline)."""
+        if self.schema_ == "raw" or self.raw_data:
+            return self.schema_
+        return f"{self.schema_}:noraw"
+
+
+class FileSinkConfig(SinkBase):
+    type: Literal["file"]
+    path: Path
+    fsync: bool = True  # acknowledge only what is on disk
+
+
+SinkConfig = Annotated[FileSinkConfig, Field(discriminator="type")]
+
+
+class SourceBase(Strict):
+    id: str = Field(min_length=1)
+    log_type: LogTypeName | None = None  # None: detect from each record
+
+
+class FilesSourceConfig(SourceBase):
+    type: Literal["files"]
+    path: Path
+    patterns: tuple[str, ...] = (
+        "*.json", "*.jsonl", "*.ndjson", "*.json.gz", "*.jsonl.gz", "*.ndjson.gz",
+    )  # fmt: skip
+    poll_interval: Duration = 1.0
+    max_line_bytes: Size = 1 << 20
+    max_inflated_bytes: Size = 1 << 30
+    read_chunk_bytes: Size = 256 << 10
+    chunk_events: int = Field(default=1000, ge=1)  # records per ack unit
+    # A last line without "\n" is taken once the file has been quiet this long
+    # (a writer may still be mid-line before that).
+    partial_line_grace: Duration = 2.0
+
+
+SourceConfig = Annotated[FilesSourceConfig, Field(discriminator="type")]
+
+
+class StateConfig(Strict):
+    backend: Literal["sqlite", "memory"] = "sqlite"
+    path: Path = Path(".state/forwarder.db")
+
+
+class DeadLetterConfig(Strict):
+    path: Path = Path("./out/dead-letter.ndjson")
+    max_raw_bytes: Size = 1 << 20  # longer originals are truncated (and say so)
+
+
+class TelemetryConfig(Strict):
+    listen: str | None = "127.0.0.1:9464"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not host:port")
+        return value
+
+
+class Config(Strict):
+    state: StateConfig = StateConfig()
+    workers: int = Field(default=1, ge=1, le=64)
+    sources: list[SourceConfig] = Field(min_length=1)
+    sinks: list[SinkConfig] = Field(min_length=1)
+    dead_letter: DeadLetterConfig = DeadLetterConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    shutdown_grace: Duration = 25.0
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Config:
+        for kind, items in (("sources", self.sources), ("sinks", self.sinks)):
+            seen: dict[str, int] = {}
+            for index, item in enumerate(items):
+                if item.id in seen:
+                    raise ValueError(
+                        f"{kind}[{index}].id: {item.id!r} is already used by {kind}[{seen[item.id]}]"
+                    )
+                seen[item.id] = index
+        if self.workers > 1 and self.state.backend != "dynamodb":
+            raise ValueError(
+                "workers: more than one worker needs state.backend: dynamodb "
+                "(replicas must share checkpoints)"
+            )
+        return self
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _expand(node: Any, loc: tuple[int | str, ...], env: dict[str, str], problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand(v, (*loc, str(k)), env, problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, (*loc, i), env, problems) for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env and (env[name] != "" or default is None):
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{_path(loc) or '<root>'}: environment variable {name} is not set")
+        return ""
+
+    return _VAR.sub(substitute, node)
+
+
+def _strip_union_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...]:
+    """Drop the discriminator tag pydantic inserts (`sinks.1.file.path` -> `sinks[1].path`)."""
+    out: list[int | str] = []
+    node = data
+    skip_next_tag = False
+    for part in loc:
+        if skip_next_tag and isinstance(part, str) and isinstance(node, dict):
+            skip_next_tag = False
+            if node.get("type") == part:
+                continue
+        skip_next_tag = False
+        out.append(part)
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            skip_next_tag = isinstance(node, dict) and "type" in node
+        else:
+            node = None
+    return tuple(out)
+
+
+def _format_error(error: Any, data: Any) -> str:
+    loc = _strip_union_tags(tuple(error["loc"]), data)
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif error["type"] == "union_tag_invalid":
+        message = f"unknown type {error['input'].get('type')!r}; {message}"
+    path = _path(loc)
+    if ": " in message and not path and message.split(":")[0].replace("[", "").strip():
+        return message  # a model-level check that names its own key path
+    return f"{path or '<root>'}: {message}"
+
+
+def parse_config(data: Any, env: dict[str, str] | None = None) -> Config:
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError(["<root>: the configuration must be a mapping of keys"])
+    expanded = _expand(data, (), dict(os.environ) if env is None else env, problems)
+    try:
+        config = Config.model_validate(expanded)
+    except ValidationError as exc:
+        problems.extend(_format_error(err, expanded) for err in exc.errors())
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"<file>: cannot read {path}: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"<file>: {path} is not valid YAML{where}: {exc}"]) from None
+    return parse_config(data, env)
+
+
+def secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -1,0 +1,51 @@
+"""Durable appends: what the file sink and the file dead-letter both need."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+
+class DurableAppendFile:
+    """Appends whole chunks of lines and fsyncs them before returning.
+
+    A failed write (disk full) is rolled back by truncating to the size before it,
+    so a retry never leaves half a line in the output.
+    """
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        self.path = path
+        self._fsync = fsync
+        self._lock = asyncio.Lock()
+        self._fd: int | None = None
+
+    async def append(self, data: bytes) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self._append, data)
+
+    def _append(self, data: bytes) -> None:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        fd = self._fd
+        before = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if self._fsync:
+                os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, before)
+            except OSError:
+                pass  # the original error says more than this one
+            raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

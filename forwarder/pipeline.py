@@ -1,0 +1,218 @@
+"""The router: map each event once per document view, fan it out to every sink.
+
+`Pipeline.send` runs in the source's task: it maps a batch (pure functions), registers
+one expectation per (event, sink) on the events' acks, dead-letters what cannot be
+mapped, then puts the batch on every sink's bounded queue. A full queue makes `send`
+wait, and so the source stops reading: that is the backpressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+import orjson
+import structlog
+
+from forwarder import mapping
+from forwarder.acks import Ack
+from forwarder.deadletter import DeadLetter, Rejection
+from forwarder.errors import MappingError
+from forwarder.events import Batch, Event, Status
+from forwarder.telemetry import Metrics
+
+log = structlog.get_logger(__name__)
+
+
+class QueueClosed(Exception):
+    """The queue was closed and has nothing left to hand out."""
+
+
+class SinkQueue:
+    """Bounded by events and bytes, counting both queued and in-flight events.
+
+    Capacity is given back by `release` once the runner resolved the events, not when
+    it took them, so a sink that is down holds the bound steady instead of letting
+    the sources refill it. A single put larger than the whole bound is admitted when
+    the queue is empty, so an oversize batch can never deadlock the pipeline.
+    """
+
+    def __init__(self, max_events: int, max_bytes: int) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.events = 0  # queued + in flight
+        self.bytes = 0
+        self._items: deque[list[Event]] = deque()
+        self._closed = False
+        self._space = asyncio.Event()
+        self._ready = asyncio.Event()
+
+    async def put(self, events: list[Event], nbytes: int) -> None:
+        if self._closed:
+            raise QueueClosed
+        while self.events and (
+            self.events + len(events) > self.max_events or self.bytes + nbytes > self.max_bytes
+        ):
+            self._space.clear()
+            await self._space.wait()
+            if self._closed:
+                raise QueueClosed
+        self.events += len(events)
+        self.bytes += nbytes
+        self._items.append(events)
+        self._ready.set()
+
+    async def get(self, timeout: float | None) -> list[Event] | None:
+        """The next chunk of events; None on timeout; QueueClosed once closed and empty."""
+        while not self._items:
+            if self._closed:
+                raise QueueClosed
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+        return self._items.popleft()
+
+    def release(self, events: int, nbytes: int) -> None:
+        self.events -= events
+        self.bytes -= nbytes
+        self._space.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready.set()
+        self._space.set()
+
+    @property
+    def queued_chunks(self) -> int:
+        return len(self._items)
+
+
+class SinkPort:
+    """What the pipeline knows of a sink: its id, its document view, its queue."""
+
+    def __init__(self, sink_id: str, view: str, queue: SinkQueue) -> None:
+        self.sink_id = sink_id
+        self.view = view
+        self.queue = queue
+
+
+def resolve_events(events: Iterable[Event], status: Status) -> None:
+    """Resolve one (event, sink) pair per event, one call per distinct ack."""
+    counts: dict[Ack, int] = {}
+    for event in events:
+        counts[event.ack] = counts.get(event.ack, 0) + 1
+    for ack, n in counts.items():
+        ack.resolve(status, n)
+
+
+class Pipeline:
+    def __init__(self, ports: Sequence[SinkPort], dead_letter: DeadLetter, metrics: Metrics) -> None:
+        if not ports:
+            raise ValueError("a pipeline needs at least one sink")
+        self.ports = list(ports)
+        self.views = tuple(sorted({port.view for port in ports}))
+        self.dead_letter = dead_letter
+        self.metrics = metrics
+
+    async def send(self, batch: Batch) -> None:
+        good, rejected = self.map_batch(batch.events)
+        fanout = len(self.ports)
+        expected: dict[Ack, int] = {}
+        for event in good:
+            expected[event.ack] = expected.get(event.ack, 0) + fanout
+        for rejection in rejected:
+            ack = rejection.event.ack
+            expected[ack] = expected.get(ack, 0) + 1
+        for ack, n in expected.items():
+            ack.expect(n)
+        if rejected:
+            await self.reject(rejected)
+        if not good:
+            return
+        for port in self.ports:
+            view = port.view
+            nbytes = sum(len(event.docs[view]) for event in good)
+            await port.queue.put(good, nbytes)
+
+    async def reject(self, rejected: list[Rejection]) -> None:
+        """Dead-letter, then resolve REJECTED; if dead-letter fails, ERRORED (no commit)."""
+        try:
+            await self.dead_letter.write(rejected)
+        except OSError as exc:
+            log.error("dead_letter_write_failed", error=str(exc), count=len(rejected))
+            resolve_events((r.event for r in rejected), Status.ERRORED)
+            return
+        reasons: dict[tuple[str, str], int] = {}
+        for r in rejected:
+            key = (r.reason, r.sink or "pipeline")
+            reasons[key] = reasons.get(key, 0) + 1
+        for (reason, where), n in reasons.items():
+            self.metrics.dead_lettered.add(n, {"reason": reason, "stage": where})
+        resolve_events((r.event for r in rejected), Status.REJECTED)
+
+    def map_batch(self, events: list[Event]) -> tuple[list[Event], list[Rejection]]:
+        """The per-event hot path: plain functions over dicts, no awaits, no logging."""
+        good: list[Event] = []
+        rejected: list[Rejection] = []
+        views = self.views
+        now_ms = int(time.time() * 1000)
+        loads, dumps = orjson.loads, orjson.dumps
+        detect, map_record = mapping.detect_log_type, mapping.map_record
+        for event in events:
+            if event.error is not None:
+                rejected.append(Rejection(event, event.error, event.error_detail))
+                continue
+            try:
+                record = loads(event.raw)
+            except orjson.JSONDecodeError as exc:
+                rejected.append(Rejection(event, "invalid_json", str(exc)))
+                continue
+            if not isinstance(record, dict):
+                rejected.append(
+                    Rejection(event, "not_an_object", f"a record must be a JSON object, not {type(record).__name__}")
+                )
+                continue
+            log_type = event.log_type or detect(record)
+            if log_type is None:
+                rejected.append(
+                    Rejection(event, "unknown_log_type", "no WorkMail log type matches the record's fields")
+                )
+                continue
+            event.log_type = log_type
+            try:
+                event.id = mapping.event_id(record, log_type)
+                time_ms = mapping.event_time_ms(record, log_type)
+                if time_ms is None:
+                    time_ms = int(event.time * 1000) if event.time else now_ms
+                event.time = time_ms / 1000.0
+                raw_text: str | None = None
+                docs = event.docs
+                for view in views:
+                    schema, _, variant = view.partition(":")
+                    if schema == "raw":
+                        docs[view] = event.raw.strip()
+                        continue
+                    if raw_text is None and not variant:
+                        raw_text = event.raw.decode("utf-8").strip()
+                    docs[view] = dumps(
+                        map_record(
+                            record,
+                            log_type,
+                            schema,
+                            event_id=event.id,
+                            time_ms=time_ms,
+                            raw=None if variant else raw_text,
+                        )
+                    )
+            except MappingError as exc:
+                rejected.append(Rejection(event, exc.reason, exc.detail))
+                continue
+            except Exception as exc:  # a mapping bug must cost one record, not the daemon
+                rejected.append(Rejection(event, "mapping_failed", f"{type(exc).__name__}: {exc}"))
+                continue
+            good.append(event)
+        return good, rejected

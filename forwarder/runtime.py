@@ -1,0 +1,159 @@
+"""run(config): wire sources, pipeline and sinks in one TaskGroup; stop in stages.
+
+Shutdown order is what makes it lossless: stop reading, let the sinks drain what is
+queued and in flight (for up to `shutdown_grace`), then commit exactly what every
+sink acknowledged, then close. Anything not acknowledged is simply read again next
+time: the sources are the buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+
+import structlog
+
+from forwarder.config import Config
+from forwarder.deadletter import DeadLetter
+from forwarder.pipeline import Pipeline, SinkPort, SinkQueue
+from forwarder.retry import Backoff
+from forwarder.runner import SinkRunner
+from forwarder.sinks import build_sink
+from forwarder.sources import Source, SourceContext, build_source
+from forwarder.state import open_state_store
+from forwarder.telemetry import Health, Metrics, heartbeat, serve
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class StopSignal:
+    """Set once to stop reading; set again (a second Ctrl-C) to skip the drain."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    force: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def trigger(self) -> None:
+        if self.stop.is_set():
+            self.force.set()
+        self.stop.set()
+
+
+async def _supervise(source: Source, ctx: SourceContext) -> bool:
+    """Run a source; restart it with backoff if it crashes. False if it gave up."""
+    backoff = Backoff(initial=1.0, maximum=60.0)
+    while True:
+        try:
+            await source.run(ctx)
+            return True
+        except Exception:
+            log.exception("source_crashed", source=source.id)
+            if ctx.drain:
+                return False
+            delay = backoff.next_delay() or 60.0
+            if await ctx.sleep_unless_stopping(delay):
+                return True
+
+
+async def _first(*aws: Awaitable[object]) -> None:
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int:
+    """Run the daemon until `signal` (or, with drain, until every source is exhausted)."""
+    metrics = Metrics()
+    health = Health()
+    state = open_state_store(config.state.backend, path=config.state.path)
+    health.state_ping = state.ping
+    dead_letter = DeadLetter(config.dead_letter)
+    sinks = [build_sink(sink_config) for sink_config in config.sinks]
+    queues = [SinkQueue(c.queue.max_events, c.queue.max_bytes) for c in config.sinks]
+    for c, queue in zip(config.sinks, queues, strict=True):
+        attrs = {"sink": c.id}
+        metrics.add_gauge("wmf_sink_queued_events", lambda q=queue, a=attrs: [(q.events, a)])
+        metrics.add_gauge("wmf_sink_queued_bytes", lambda q=queue, a=attrs: [(q.bytes, a)])
+    ports = [SinkPort(s.id, s.view, q) for s, q in zip(sinks, queues, strict=True)]
+    pipeline = Pipeline(ports, dead_letter, metrics)
+    runners = [
+        SinkRunner(sink, c, queue, pipeline, metrics, health)
+        for sink, c, queue in zip(sinks, config.sinks, queues, strict=True)
+    ]
+    sources = [build_source(source_config) for source_config in config.sources]
+    ctx = SourceContext(pipeline, state, metrics, drain=drain)
+    clean = True
+    try:
+        for sink in sinks:
+            await sink.start()
+        async with asyncio.TaskGroup() as group:
+            services = [group.create_task(heartbeat(health))]
+            if config.telemetry.listen:
+                services.append(group.create_task(serve(config.telemetry.listen, metrics, health)))
+            services += [group.create_task(source.commit_loop(ctx)) for source in sources]
+            runner_tasks = [group.create_task(runner.run()) for runner in runners]
+            readers = [group.create_task(_supervise(source, ctx)) for source in sources]
+            health.sources_started = True
+            log.info(
+                "forwarder_started",
+                sources=[s.id for s in sources],
+                sinks=[s.id for s in sinks],
+                drain=drain,
+            )
+
+            # Stage 1: read until told to stop (or, draining, until every source is done).
+            if drain:
+                await _first(asyncio.gather(*readers, return_exceptions=True), signal.stop.wait())
+            else:
+                await signal.stop.wait()
+            ctx.stopping.set()
+            for reader in readers:
+                reader.cancel()  # a reader blocked on a full queue stops now, uncommitted
+            results = await asyncio.gather(*readers, return_exceptions=True)
+            clean = all(result is True for result in results) or signal.stop.is_set()
+
+            # Stage 2: drain what the sinks hold; bounded by the grace once stopping.
+            for queue in queues:
+                queue.close()
+            drained = asyncio.gather(*runner_tasks, return_exceptions=True)
+            if not signal.stop.is_set():
+                await _first(asyncio.shield(drained), signal.stop.wait())
+            if not drained.done():
+                log.info("draining", grace_s=config.shutdown_grace)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        _first(asyncio.shield(drained), signal.force.wait()),
+                        config.shutdown_grace,
+                    )
+            if not drained.done():
+                left = sum(queue.events for queue in queues)
+                log.warning("drain_incomplete", events_left=left)
+                clean = False
+                for task in runner_tasks:
+                    task.cancel()
+            await asyncio.gather(drained, return_exceptions=True)
+
+            # Stage 3: commit exactly what was acknowledged, then stop the services.
+            for source in sources:
+                await source.flush()
+            if ctx.errored_units:
+                clean = False
+            for task in services:
+                task.cancel()
+    finally:
+        for sink in sinks:
+            with contextlib.suppress(Exception):
+                await sink.close()
+        await dead_letter.close()
+        await state.close()
+        metrics.shutdown()
+    uncommitted = sum(source.in_flight() for source in sources)
+    log.info("forwarder_stopped", uncommitted_units=uncommitted, clean=clean)
+    if drain and not signal.stop.is_set():
+        return 0 if clean and uncommitted == 0 else 1
+    return 0

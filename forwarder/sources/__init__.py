@@ -1,0 +1,18 @@
+"""Sources: each reads one kind of upstream and commits only what every sink has."""
+
+from __future__ import annotations
+
+from forwarder.config import SourceBase
+from forwarder.sources.base import Source, SourceContext
+
+__all__ = ["Source", "SourceContext", "build_source"]
+
+
+def build_source(config: SourceBase) -> Source:
+    """The registry: one line per source type."""
+    from forwarder.config import FilesSourceConfig
+    from forwarder.sources.files import FilesSource
+
+    if isinstance(config, FilesSourceConfig):
+        return FilesSource(config)
+    raise ValueError(f"no source implementation for {type(config).__name__}")
