@@ -112,13 +112,15 @@ def _run(path: Path, drain: bool, log_format: str | None, log_level: str) -> int
     log = structlog.get_logger("forwarder")
     try:
         return asyncio.run(main_async())
-    except* OSError as group:
-        for exc in group.exceptions:
-            log.error("fatal", error=str(exc))
-        return EXIT_FAILURE
-    except* Exception as group:
-        for exc in group.exceptions:
-            log.error("fatal", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+    except Exception as error:
+        # A TaskGroup wraps what its tasks raised; an OSError (port in use, path not
+        # writable) is an operator's problem and needs no traceback.
+        errors = error.exceptions if isinstance(error, ExceptionGroup) else (error,)
+        for exc in errors:
+            if isinstance(exc, OSError):
+                log.error("fatal", error=str(exc))
+            else:
+                log.error("fatal", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
         return EXIT_FAILURE
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -66,6 +67,14 @@ async def _first(*aws: Awaitable[object]) -> None:
             task.cancel()
 
 
+async def _within(work: asyncio.Future[Any], seconds: float, force: asyncio.Event) -> None:
+    """Wait for `work` at most `seconds`, or until `force`; never cancels `work`."""
+    if seconds <= 0 or work.done():
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_first(asyncio.shield(work), force.wait()), seconds)
+
+
 async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int:
     """Run the daemon until `signal` (or, with drain, until every source is exhausted)."""
     metrics = Metrics()
@@ -112,8 +121,16 @@ async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int
             else:
                 await signal.stop.wait()
             ctx.stopping.set()
+            loop = asyncio.get_running_loop()
+            grace_ends = loop.time() + config.shutdown_grace
+            if signal.stop.is_set():
+                log.info("stopping", grace_s=config.shutdown_grace)
+            # Readers finish the batch they are handing over (so no chunk reaches one
+            # sink but not another), unless the grace runs out first.
+            reading = asyncio.gather(*readers, return_exceptions=True)
+            await _within(reading, grace_ends - loop.time(), signal.force)
             for reader in readers:
-                reader.cancel()  # a reader blocked on a full queue stops now, uncommitted
+                reader.cancel()
             results = await asyncio.gather(*readers, return_exceptions=True)
             clean = all(result is True for result in results) or signal.stop.is_set()
 
@@ -123,13 +140,9 @@ async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int
             drained = asyncio.gather(*runner_tasks, return_exceptions=True)
             if not signal.stop.is_set():
                 await _first(asyncio.shield(drained), signal.stop.wait())
+                grace_ends = loop.time() + config.shutdown_grace
             if not drained.done():
-                log.info("draining", grace_s=config.shutdown_grace)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        _first(asyncio.shield(drained), signal.force.wait()),
-                        config.shutdown_grace,
-                    )
+                await _within(drained, grace_ends - loop.time(), signal.force)
             if not drained.done():
                 left = sum(queue.events for queue in queues)
                 log.warning("drain_incomplete", events_left=left)

@@ -1,0 +1,47 @@
+"""Deterministic event ids and the record's own event time."""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+from typing import Any
+
+import orjson
+
+from forwarder.errors import MappingError
+from forwarder.mapping.common import EMAIL_EVENTS, parse_time_ms
+
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+
+
+def event_id(record: dict[str, Any], log_type: str) -> str:
+    """32 hex chars, equal for equal records in any process, on any replica.
+
+    Sorted keys make the id independent of the key order a source happened to
+    serialise, so a record re-read from S3 and from CloudWatch gets one id.
+    """
+    try:
+        body = orjson.dumps(record, option=_SORT_KEYS)
+    except TypeError as exc:  # orjson.JSONEncodeError: ints beyond 64 bits, odd keys
+        raise MappingError("invalid_record", f"cannot serialise the record: {exc}") from exc
+    digest = blake2b(log_type.encode(), digest_size=16)
+    digest.update(b"\0")
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def event_time_ms(record: dict[str, Any], log_type: str) -> int | None:
+    """Epoch ms of the event as the record states it, or None when it does not.
+
+    Audit logs carry `event_timestamp` (documented as epoch ms; numeric strings and
+    ISO-8601 are tolerated). Email events have no event time of their own; the
+    message's `messageTimestamp` is the only time they may carry.
+    """
+    if type(record) is not dict:
+        return None
+    if log_type == EMAIL_EVENTS:
+        event = record.get("event")
+        if type(event) is not dict:
+            return None
+        stamp = event.get("messageTimestamp")
+        return parse_time_ms(stamp) if type(stamp) is str else None
+    return parse_time_ms(record.get("event_timestamp"))
