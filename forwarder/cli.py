@@ -141,7 +141,9 @@ def _map(schema: str, log_type_arg: str | None, files: list[Path]) -> int:
         log_type = mapping.normalize_log_type(log_type_arg)
         if log_type is None:
             known = ", ".join(mapping.LOG_TYPES)
-            print(f"--log-type: unknown log type {log_type_arg!r} (one of {known})", file=sys.stderr)
+            print(
+                f"--log-type: unknown log type {log_type_arg!r} (one of {known})", file=sys.stderr
+            )
             return EXIT_USAGE
     out = sys.stdout.buffer
     failures = 0

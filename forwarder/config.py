@@ -211,8 +211,9 @@ class Config(Strict):
             seen: dict[str, int] = {}
             for index, item in enumerate(items):
                 if item.id in seen:
+                    first = seen[item.id]
                     raise ValueError(
-                        f"{kind}[{index}].id: {item.id!r} is already used by {kind}[{seen[item.id]}]"
+                        f"{kind}[{index}].id: {item.id!r} is already used by {kind}[{first}]"
                     )
                 seen[item.id] = index
         if self.workers > 1 and self.state.backend != "dynamodb":

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import orjson
 import structlog
 
+from forwarder.config import DeadLetterConfig
 from forwarder.events import Event
 from forwarder.fileio import DurableAppendFile
-from forwarder.config import DeadLetterConfig
 
 log = structlog.get_logger(__name__)
 

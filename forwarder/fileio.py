@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -38,10 +39,9 @@ class DurableAppendFile:
             if self._fsync:
                 os.fsync(fd)
         except OSError:
-            try:
+            # The original error says more than a failed rollback would.
+            with contextlib.suppress(OSError):
                 os.ftruncate(fd, before)
-            except OSError:
-                pass  # the original error says more than this one
             raise
 
     async def close(self) -> None:

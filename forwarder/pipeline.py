@@ -110,7 +110,9 @@ def resolve_events(events: Iterable[Event], status: Status) -> None:
 
 
 class Pipeline:
-    def __init__(self, ports: Sequence[SinkPort], dead_letter: DeadLetter, metrics: Metrics) -> None:
+    def __init__(
+        self, ports: Sequence[SinkPort], dead_letter: DeadLetter, metrics: Metrics
+    ) -> None:
         if not ports:
             raise ValueError("a pipeline needs at least one sink")
         self.ports = list(ports)
@@ -173,13 +175,21 @@ class Pipeline:
                 continue
             if not isinstance(record, dict):
                 rejected.append(
-                    Rejection(event, "not_an_object", f"a record must be a JSON object, not {type(record).__name__}")
+                    Rejection(
+                        event,
+                        "not_an_object",
+                        f"a record must be a JSON object, not {type(record).__name__}",
+                    )
                 )
                 continue
             log_type = event.log_type or detect(record)
             if log_type is None:
                 rejected.append(
-                    Rejection(event, "unknown_log_type", "no WorkMail log type matches the record's fields")
+                    Rejection(
+                        event,
+                        "unknown_log_type",
+                        "no WorkMail log type matches the record's fields",
+                    )
                 )
                 continue
             event.log_type = log_type

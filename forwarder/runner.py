@@ -14,10 +14,10 @@ import structlog
 
 from forwarder.batching import Batcher
 from forwarder.config import SinkBase
+from forwarder.deadletter import Rejection
 from forwarder.errors import SinkFatalError
 from forwarder.events import Event, Status
 from forwarder.pipeline import Pipeline, QueueClosed, SinkQueue, resolve_events
-from forwarder.deadletter import Rejection
 from forwarder.retry import Backoff
 from forwarder.sinks.base import SendResult, Sink
 from forwarder.telemetry import Health, Metrics
@@ -150,7 +150,9 @@ class SinkRunner:
             reason = f"timed out after {self.config.timeout}s"
             return SendResult.all(len(events), Status.ERRORED, reason), False
         except Exception as exc:
-            return SendResult.all(len(events), Status.ERRORED, f"{type(exc).__name__}: {exc}"), False
+            return SendResult.all(
+                len(events), Status.ERRORED, f"{type(exc).__name__}: {exc}"
+            ), False
         finally:
             self.metrics.request_latency.record(time.monotonic() - started, self._attrs)
         if len(result.statuses) != len(events):

@@ -79,13 +79,19 @@ class Metrics:
             "wmf_sink_events_delivered", unit="{event}", description="Events a sink acknowledged"
         )
         self.retried = meter.create_counter(
-            "wmf_sink_events_retried", unit="{event}", description="Events sent again after a transient failure"
+            "wmf_sink_events_retried",
+            unit="{event}",
+            description="Events sent again after a transient failure",
         )
         self.dead_lettered = meter.create_counter(
-            "wmf_events_dead_lettered", unit="{event}", description="Events written to dead-letter, by reason"
+            "wmf_events_dead_lettered",
+            unit="{event}",
+            description="Events written to dead-letter, by reason",
         )
         self.given_up = meter.create_counter(
-            "wmf_sink_events_errored", unit="{event}", description="Events left undelivered after retry.max_elapsed; the source redelivers"
+            "wmf_sink_events_errored",
+            unit="{event}",
+            description="Events left undelivered after retry.max_elapsed; the source redelivers",
         )
         self.batch_size = meter.create_histogram(
             "wmf_sink_batch_events", unit="{event}", description="Events per request"
@@ -94,10 +100,14 @@ class Metrics:
             "wmf_sink_request_seconds", unit="s", description="Sink request latency"
         )
         self.checkpoint_commits = meter.create_counter(
-            "wmf_checkpoint_commits", unit="{commit}", description="Checkpoints written to the state store"
+            "wmf_checkpoint_commits",
+            unit="{commit}",
+            description="Checkpoints written to the state store",
         )
         self.checkpoint_failures = meter.create_counter(
-            "wmf_checkpoint_commit_failures", unit="{commit}", description="Checkpoint writes the state store refused"
+            "wmf_checkpoint_commit_failures",
+            unit="{commit}",
+            description="Checkpoint writes the state store refused",
         )
         self._gauges: dict[str, list[Gauge]] = {}
         for name, description in (

@@ -46,13 +46,17 @@ def test_minimal_config_gets_defaults() -> None:
     assert config.shutdown_grace == 25.0
     assert config.telemetry.listen == "127.0.0.1:9464"
     sink = config.sinks[0]
-    assert sink.schema_ == "ocsf" and sink.batch.max_events == 500 and sink.retry.max_elapsed is None
+    assert (
+        sink.schema_ == "ocsf" and sink.batch.max_events == 500 and sink.retry.max_elapsed is None
+    )
 
 
 def test_env_expansion_with_defaults() -> None:
     data = {
         **MINIMAL,
-        "sinks": [{"id": "out", "type": "file", "path": "${OUT_DIR}/x.ndjson", "schema": "${SCHEMA:-ecs}"}],
+        "sinks": [
+            {"id": "out", "type": "file", "path": "${OUT_DIR}/x.ndjson", "schema": "${SCHEMA:-ecs}"}
+        ],
         "shutdown_grace": "${GRACE:-5s}",
     }
     config = parse_config(data, {"OUT_DIR": "/tmp/o"})
@@ -70,7 +74,13 @@ def test_every_problem_reported_with_key_path() -> None:
     data = {
         "sources": [{"id": "a", "type": "files", "path": "x", "bogus": 1}],
         "sinks": [
-            {"id": "s", "type": "file", "path": "o", "schema": "xml", "batch": {"max_wait": "soon"}},
+            {
+                "id": "s",
+                "type": "file",
+                "path": "o",
+                "schema": "xml",
+                "batch": {"max_wait": "soon"},
+            },
             {"id": "t", "type": "carrier-pigeon"},
         ],
         "shutdown_grace": "5q",
@@ -102,7 +112,10 @@ def test_workers_need_shared_state() -> None:
 
 
 def test_telemetry_listen_must_be_host_port() -> None:
-    assert any(p.startswith("telemetry.listen: ") for p in problems({**MINIMAL, "telemetry": {"listen": "nope"}}))
+    assert any(
+        p.startswith("telemetry.listen: ")
+        for p in problems({**MINIMAL, "telemetry": {"listen": "nope"}})
+    )
 
 
 def test_load_config_reports_yaml_errors(tmp_path: Path) -> None:

@@ -46,7 +46,9 @@ class Rig:
         ports = [SinkPort(s.id, s.view, q) for s, q in zip(sinks, self.queues, strict=True)]
         self.pipeline = Pipeline(ports, dead_letter, self.metrics)
         self.runners = [
-            SinkRunner(s, sink_config(id=s.id, **overrides), q, self.pipeline, self.metrics, self.health)
+            SinkRunner(
+                s, sink_config(id=s.id, **overrides), q, self.pipeline, self.metrics, self.health
+            )
             for s, q in zip(sinks, self.queues, strict=True)
         ]
         self.tasks: list[asyncio.Task[None]] = []
@@ -93,7 +95,11 @@ async def test_unmappable_records_are_dead_lettered_and_committable(tmp_path: Pa
     assert await asyncio.wait_for(ack.wait(), 5) is Status.REJECTED
     assert not ack.errored
     await rig.finish()
-    assert [e["reason"] for e in rig.dead_letters()] == ["invalid_json", "not_an_object", "unknown_log_type"]
+    assert [e["reason"] for e in rig.dead_letters()] == [
+        "invalid_json",
+        "not_an_object",
+        "unknown_log_type",
+    ]
     assert len(sink.received) == 1
 
 
@@ -120,7 +126,11 @@ async def test_only_the_errored_subset_is_retried(tmp_path: Path) -> None:
 
     def verdict(event: Event) -> Status:
         attempts[event.raw] = attempts.get(event.raw, 0) + 1
-        return Status.ERRORED if event.raw == RECORDS[1] and attempts[event.raw] < 3 else Status.DELIVERED
+        return (
+            Status.ERRORED
+            if event.raw == RECORDS[1] and attempts[event.raw] < 3
+            else Status.DELIVERED
+        )
 
     sink.verdict = verdict
     rig = Rig(tmp_path, [sink])
@@ -154,7 +164,11 @@ async def test_sink_rejections_are_dead_lettered_with_the_sink_and_reason(tmp_pa
 async def test_gives_up_after_max_elapsed_without_commit(tmp_path: Path) -> None:
     sink = MemorySink()
     sink.down = True
-    rig = Rig(tmp_path, [sink], retry={"initial_backoff": "1ms", "max_backoff": "5ms", "max_elapsed": "100ms"})
+    rig = Rig(
+        tmp_path,
+        [sink],
+        retry={"initial_backoff": "1ms", "max_backoff": "5ms", "max_elapsed": "100ms"},
+    )
     rig.start()
     ack = Ack()
     await rig.pipeline.send(batch_of(RECORDS[:2], ack))

@@ -135,7 +135,9 @@ EMAIL_EVENT_SHAPES: dict[str, tuple[int, int, bool]] = {
 }
 RULE_DIRECTION: dict[str, int] = {"INBOUND_RULE": 1, "MAILBOX_RULE": 1, "OUTBOUND_RULE": 2}
 
-_IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+_IPV4 = re.compile(
+    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+)
 _DIGITS = re.compile(r"-?\d+(?:\.\d*)?")
 # Below this an epoch value cannot be milliseconds of a WorkMail event (it would be
 # before 1973), so it is taken as seconds.

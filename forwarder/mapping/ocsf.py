@@ -372,7 +372,14 @@ def _personal_access_token(
     caption = _CRUD[activity_id]
     name = action if activity_id == 99 and action else caption
     out = _envelope(
-        (3004, "Entity Management"), _IAM, (activity_id, name), caption, log_type, uid, ms, ["cloud"]
+        (3004, "Entity Management"),
+        _IAM,
+        (activity_id, name),
+        caption,
+        log_type,
+        uid,
+        ms,
+        ["cloud"],
     )
     _audit(record, out, extra)
     _outcome(out, None)  # the log has no outcome field
@@ -477,7 +484,11 @@ def map_email(facts: EmailFacts, log_type: str, uid: str, ms: int) -> dict[str, 
             out["severity_id"], out["severity"] = 3, "Medium"
     _email_policy(facts, out, profiles)
     inner = dict(facts.extra)
-    for key, value in (("sender", facts.sender), ("folder", facts.folder), ("spamVerdict", facts.spam)):
+    for key, value in (
+        ("sender", facts.sender),
+        ("folder", facts.folder),
+        ("spamVerdict", facts.spam),
+    ):
         if value is not None:
             inner[key] = value
     if facts.bounce_extra:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from forwarder.config import SinkBase
-from forwarder.sinks.base import Sink, SendResult
+from forwarder.sinks.base import SendResult, Sink
 from forwarder.sinks.file import FileSink
 
 __all__ = ["SendResult", "Sink", "build_sink"]

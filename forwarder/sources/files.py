@@ -22,7 +22,13 @@ import structlog
 
 from forwarder.acks import Ack, OrderedCommitter
 from forwarder.config import FilesSourceConfig
-from forwarder.decode import Line, StreamDecoder, decode_document, looks_like_document, split_records
+from forwarder.decode import (
+    Line,
+    StreamDecoder,
+    decode_document,
+    looks_like_document,
+    split_records,
+)
 from forwarder.errors import DecodeError
 from forwarder.events import Batch, Event, Origin
 from forwarder.sources.base import Source, SourceContext

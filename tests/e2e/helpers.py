@@ -29,9 +29,15 @@ def write_config(path: Path, root: Path, *, port: int | None, extra_sink: dict[s
     config = {
         "state": {"backend": "sqlite", "path": str(root / "state" / "forwarder.db")},
         "sources": [
-            {"id": "inbox", "type": "files", "path": str(root / "inbox"), "poll_interval": "100ms",
-             "partial_line_grace": "300ms", **source_options}
-        ],  # fmt: skip
+            {
+                "id": "inbox",
+                "type": "files",
+                "path": str(root / "inbox"),
+                "poll_interval": "100ms",
+                "partial_line_grace": "300ms",
+                **source_options,
+            }
+        ],
         "sinks": sinks,
         "dead_letter": {"path": str(root / "out" / "dead-letter.ndjson")},
         "telemetry": {"listen": f"127.0.0.1:{port}" if port else None},

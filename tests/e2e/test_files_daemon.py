@@ -80,9 +80,7 @@ def test_sigterm_midway_then_restart_delivers_every_record_exactly_once(tmp_path
     want = Counter(expected_ids(records))
     assert len(want) == len(records)
     for got in (Counter(ocsf_ids(out / "ocsf.ndjson")), Counter(ecs_ids(out / "ecs.ndjson"))):
-        assert got == want, (
-            f"missing={len(want - got)} duplicated={sum((got - want).values())}"
-        )
+        assert got == want, f"missing={len(want - got)} duplicated={sum((got - want).values())}"
     assert count_lines(out / "dead-letter.ndjson") == 0
 
 
@@ -121,7 +119,9 @@ def test_bad_input_is_dead_lettered_never_crashes(tmp_path: Path) -> None:
                       for i, r in enumerate(good[5:8])],
     }  # fmt: skip
     (inbox / "cw.json").write_bytes(orjson.dumps(payload) + b"\n")
-    (inbox / "cw.json.gz").write_bytes(gzip.compress(orjson.dumps({**payload, "messageType": "CONTROL_MESSAGE"})))
+    (inbox / "cw.json.gz").write_bytes(
+        gzip.compress(orjson.dumps({**payload, "messageType": "CONTROL_MESSAGE"}))
+    )
     config = write_config(tmp_path / "config.yaml", tmp_path, port=None)
     daemon = Daemon(config, "--drain", cwd=tmp_path)
     assert daemon.wait(60) == 0, daemon.output()

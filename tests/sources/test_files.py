@@ -29,7 +29,9 @@ def source_config(path: Path, **overrides: object) -> FilesSourceConfig:
     return FilesSourceConfig.model_validate(base)
 
 
-async def drain_once(tmp_path: Path, sink: MemorySink, state: MemoryStateStore, **overrides: object) -> FilesSource:
+async def drain_once(
+    tmp_path: Path, sink: MemorySink, state: MemoryStateStore, **overrides: object
+) -> FilesSource:
     rig = Rig(tmp_path, [sink], **overrides)
     rig.start()
     source = FilesSource(source_config(tmp_path / "inbox"))
