@@ -16,7 +16,10 @@ from aiohttp import web
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from forwarder import __version__
 
 log = structlog.get_logger(__name__)
 
@@ -69,8 +72,13 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._reader = PrometheusMetricReader(registry=self.registry)
-        self._provider = MeterProvider(metric_readers=[self._reader])
+        self._reader = PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
+        self._provider = MeterProvider(
+            metric_readers=[self._reader],
+            resource=Resource.create(
+                {"service.name": "workmail-forwarder", "service.version": __version__}
+            ),
+        )
         meter = self._provider.get_meter("workmail_forwarder")
         self.records_read = meter.create_counter(
             "wmf_source_records_read", unit="{record}", description="Records read per source"
@@ -94,10 +102,30 @@ class Metrics:
             description="Events left undelivered after retry.max_elapsed; the source redelivers",
         )
         self.batch_size = meter.create_histogram(
-            "wmf_sink_batch_events", unit="{event}", description="Events per request"
+            "wmf_sink_batch_events",
+            unit="{event}",
+            description="Events per request",
+            explicit_bucket_boundaries_advisory=[1, 10, 50, 100, 250, 500, 1000, 2500, 5000],
         )
         self.request_latency = meter.create_histogram(
-            "wmf_sink_request_seconds", unit="s", description="Sink request latency"
+            "wmf_sink_request_seconds",
+            unit="s",
+            description="Sink request latency",
+            explicit_bucket_boundaries_advisory=[
+                0.001,
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.1,
+                0.25,
+                0.5,
+                1,
+                2.5,
+                5,
+                10,
+                30,
+            ],
         )
         self.checkpoint_commits = meter.create_counter(
             "wmf_checkpoint_commits",

@@ -23,10 +23,7 @@ def event_id(record: dict[str, Any], log_type: str) -> str:
         body = orjson.dumps(record, option=_SORT_KEYS)
     except TypeError as exc:  # orjson.JSONEncodeError: ints beyond 64 bits, odd keys
         raise MappingError("invalid_record", f"cannot serialise the record: {exc}") from exc
-    digest = blake2b(log_type.encode(), digest_size=16)
-    digest.update(b"\0")
-    digest.update(body)
-    return digest.hexdigest()
+    return blake2b(log_type.encode() + b"\0" + body, digest_size=16).hexdigest()
 
 
 def event_time_ms(record: dict[str, Any], log_type: str) -> int | None:
