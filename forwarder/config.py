@@ -207,21 +207,24 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Config:
-        for kind, items in (("sources", self.sources), ("sinks", self.sinks)):
-            seen: dict[str, int] = {}
-            for index, item in enumerate(items):
-                if item.id in seen:
-                    first = seen[item.id]
-                    raise ValueError(
-                        f"{kind}[{index}].id: {item.id!r} is already used by {kind}[{first}]"
-                    )
-                seen[item.id] = index
-        if self.workers > 1 and self.state.backend != "dynamodb":
+        _check_unique("sources", [source.id for source in self.sources])
+        _check_unique("sinks", [sink.id for sink in self.sinks])
+        if self.workers > 1 and self.state.backend in ("sqlite", "memory"):
             raise ValueError(
                 "workers: more than one worker needs state.backend: dynamodb "
                 "(replicas must share checkpoints)"
             )
         return self
+
+
+def _check_unique(kind: str, ids: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for index, item_id in enumerate(ids):
+        if item_id in seen:
+            raise ValueError(
+                f"{kind}[{index}].id: {item_id!r} is already used by {kind}[{seen[item_id]}]"
+            )
+        seen[item_id] = index
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

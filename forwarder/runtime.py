@@ -75,6 +75,12 @@ async def _within(work: asyncio.Future[Any], seconds: float, force: asyncio.Even
         await asyncio.wait_for(_first(asyncio.shield(work), force.wait()), seconds)
 
 
+def _observe_queue(metrics: Metrics, sink_id: str, queue: SinkQueue) -> None:
+    attrs = {"sink": sink_id}
+    metrics.add_gauge("wmf_sink_queued_events", lambda: [(float(queue.events), attrs)])
+    metrics.add_gauge("wmf_sink_queued_bytes", lambda: [(float(queue.bytes), attrs)])
+
+
 async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int:
     """Run the daemon until `signal` (or, with drain, until every source is exhausted)."""
     metrics = Metrics()
@@ -85,9 +91,7 @@ async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int
     sinks = [build_sink(sink_config) for sink_config in config.sinks]
     queues = [SinkQueue(c.queue.max_events, c.queue.max_bytes) for c in config.sinks]
     for c, queue in zip(config.sinks, queues, strict=True):
-        attrs = {"sink": c.id}
-        metrics.add_gauge("wmf_sink_queued_events", lambda q=queue, a=attrs: [(q.events, a)])
-        metrics.add_gauge("wmf_sink_queued_bytes", lambda q=queue, a=attrs: [(q.bytes, a)])
+        _observe_queue(metrics, c.id, queue)
     ports = [SinkPort(s.id, s.view, q) for s, q in zip(sinks, queues, strict=True)]
     pipeline = Pipeline(ports, dead_letter, metrics)
     runners = [

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 _SECRET_KEYS = ("token", "api_key", "password", "access_key", "secret", "authorization")
 
 
-def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Last line of defence: a key that names a secret never reaches the log."""
     for key in event:
         if any(word in key.lower() for word in _SECRET_KEYS):

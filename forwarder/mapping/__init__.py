@@ -6,6 +6,7 @@ The pipeline calls `detect_log_type` (unless the source names the log type),
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any
 
 from forwarder.errors import MappingError
@@ -54,28 +55,28 @@ def map_record(
         raise MappingError("invalid_record", f"expected a JSON object, not {type(record).__name__}")
     if schema == "raw":
         return record
-    if type(time_ms) is not int or not 0 <= time_ms < MAX_TIME_MS:
+    ocsf_wanted = schema == "ocsf"
+    if not ocsf_wanted and schema != "ecs":
+        raise MappingError("unknown_schema", f"{schema!r} is not one of {SCHEMAS}")
+    if type(time_ms) is not int:
+        if type(time_ms) is not float or not isfinite(time_ms):
+            raise MappingError("invalid_record", f"event time is not a number: {time_ms!r}")
+        time_ms = int(time_ms)  # a float from a caller's arithmetic
+    if not 0 <= time_ms < MAX_TIME_MS:
         raise MappingError("invalid_record", f"event time out of range: {time_ms!r}")
     if log_type == EMAIL_EVENTS:
         facts = read_email(record)
         if isinstance(facts, str):
             raise MappingError("invalid_record", facts)
-        if schema == "ocsf":
-            out = ocsf.map_email(facts, log_type, event_id, time_ms)
-        elif schema == "ecs":
-            out = ecs.map_email(facts, log_type, event_id, time_ms)
-        else:
-            raise MappingError("unknown_schema", f"{schema!r} is not one of {SCHEMAS}")
-    elif schema == "ocsf":
-        out = ocsf.AUDIT_MAPPERS[log_type](record, log_type, event_id, time_ms)
-    elif schema == "ecs":
-        out = ecs.AUDIT_MAPPERS[log_type](record, log_type, event_id, time_ms)
+        mapper = ocsf.map_email if ocsf_wanted else ecs.map_email
+        out = mapper(facts, record, log_type, event_id, time_ms)
+    elif ocsf_wanted:
+        out = ocsf.map_audit(record, log_type, event_id, time_ms)
     else:
-        raise MappingError("unknown_schema", f"{schema!r} is not one of {SCHEMAS}")
+        out = ecs.map_audit(record, log_type, event_id, time_ms)
     if raw is not None:
-        if schema == "ocsf":
+        if ocsf_wanted:
             out["raw_data"] = raw
         else:
             out["event"]["original"] = raw
     return out
-

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from time import gmtime, strftime
 from datetime import UTC, datetime
 from math import isfinite
+from time import gmtime, strftime
 from typing import Any
 
 ACCESS_CONTROL = "ACCESS_CONTROL_LOGS"
@@ -44,7 +44,7 @@ PRODUCT_NAME = "Amazon WorkMail"
 
 # How each documented field is read. A value of the wrong shape is not dropped: the
 # readers put it, like any undocumented field, in `extra` under its original key.
-STR, BOOL, IP, TIME, STR_LIST, ORG_ARN, RAW, OBJECT = range(8)
+STR, BOOL, IP, TIME, STR_LIST, ORG_ARN, RAW, OBJECT, EMAIL, EMAIL_LIST = range(10)
 
 _AUDIT = {"event_timestamp": TIME, "request_id": STR, "organization_arn": ORG_ARN, "user_id": STR}
 _CLIENT = {"protocol": STR, "source_ip": IP, "user_agent": STR}
@@ -74,45 +74,21 @@ FIELD_SPECS: dict[str, dict[str, int]] = {
     | {"availability_event_successful": BOOL},
 }
 _EMAIL_ENVELOPE = {"traceId": STR, "event": OBJECT}
-_EMAIL_EVENT = dict.fromkeys(
-    (
-        "eventName",
-        "sender",
-        "from",
-        "subject",
-        "messageId",
-        "spamVerdict",
-        "dkimVerdict",
-        "dmarcVerdict",
-        "dmarcPolicy",
-        "spfVerdict",
-        "recipient",
-        "folder",
-        "ruleName",
-        "ruleType",
-        "targetFolder",
-        "targetRecipient",
-        "journalingAddress",
-        "policy",
-        "reason",
-    ),
-    STR,
-) | {
-    "recipients": STR_LIST,
-    "destination": STR_LIST,
-    "messageTimestamp": TIME,
-    "ruleActions": RAW,
-    "bouncedRecipient": OBJECT,
-}
-_BOUNCE = {"emailAddress": STR, "reason": STR, "status": STR}
+_EMAIL_EVENT = (
+    dict.fromkeys(
+        ("eventName", "subject", "messageId", "spamVerdict", "dkimVerdict", "dmarcVerdict"), STR
+    )
+    | dict.fromkeys(("dmarcPolicy", "spfVerdict", "folder", "ruleName", "ruleType"), STR)
+    | dict.fromkeys(("targetFolder", "targetRecipient", "policy", "reason"), STR)
+    | dict.fromkeys(("sender", "from", "recipient", "journalingAddress"), EMAIL)
+    | {"recipients": EMAIL_LIST, "destination": EMAIL_LIST, "messageTimestamp": TIME}
+    | {"ruleActions": RAW, "bouncedRecipient": OBJECT}
+)
+_BOUNCE = {"emailAddress": EMAIL, "reason": STR, "status": STR}
 
-# The snake_case name each documented email event field takes under ECS aws.workmail.
+# The snake_case name a documented camelCase email event field takes under ECS
+# aws.workmail (the others keep their name).
 EMAIL_SNAKE: dict[str, str] = {
-    "recipients": "recipients",
-    "destination": "destination",
-    "sender": "sender",
-    "from": "from",
-    "subject": "subject",
     "messageId": "message_id",
     "spamVerdict": "spam_verdict",
     "dkimVerdict": "dkim_verdict",
@@ -120,8 +96,6 @@ EMAIL_SNAKE: dict[str, str] = {
     "dmarcPolicy": "dmarc_policy",
     "spfVerdict": "spf_verdict",
     "messageTimestamp": "message_timestamp",
-    "recipient": "recipient",
-    "folder": "folder",
     "ruleName": "rule_name",
     "ruleType": "rule_type",
     "ruleActions": "rule_actions",
@@ -129,8 +103,6 @@ EMAIL_SNAKE: dict[str, str] = {
     "targetRecipient": "target_recipient",
     "journalingAddress": "journaling_address",
     "bouncedRecipient": "bounced_recipient",
-    "policy": "dmarc_policy",
-    "reason": "reason",
 }
 
 # Email activity per eventName: (OCSF activity_id, direction_id, is_failure).
@@ -150,6 +122,8 @@ RULE_DIRECTION: dict[str, int] = {"INBOUND_RULE": 1, "MAILBOX_RULE": 1, "OUTBOUN
 _IPV4 = re.compile(
     r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
 )
+# What OCSF's email_t accepts, loosely: an address, not a display name or junk.
+_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
 _DIGITS = re.compile(r"-?\d+(?:\.\d*)?")
 # Below this an epoch value cannot be milliseconds of a WorkMail event (it would be
 # before 1973), so it is taken as seconds.
@@ -163,20 +137,26 @@ def read_fields(obj: dict[str, Any], spec: dict[str, int]) -> tuple[dict[str, An
     `values` holds each usable documented field normalised: STR as a non-empty str
     (numbers are tolerated), BOOL as bool ("true"/"false" and 0/1 tolerated), IP as a
     valid address, TIME as epoch ms, STR_LIST as a list of str (a lone str tolerated),
+    EMAIL/EMAIL_LIST as an address / a list of addresses (likewise),
     ORG_ARN as the ARN with its parts under "org", RAW and OBJECT verbatim. `extra`
-    holds unusable and undocumented values verbatim. Empty values are skipped.
+    holds unusable and undocumented values verbatim. Empty values (None, "", [], {})
+    are skipped: they carry nothing and must not reach the output.
     """
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    kind_of = spec.get
     for key, value in obj.items():
-        if value is None or value == "":
-            continue
-        kind = spec.get(key)
+        kind = kind_of(key)
         cls = type(value)
-        if kind == STR:
-            if cls is str:
+        if cls is str:
+            if not value:
+                continue
+            if kind == STR:  # the common case, decided first
                 values[key] = value
                 continue
+        elif value is None or ((cls is list or cls is dict) and not value):
+            continue
+        if kind == STR:
             if cls is int or (cls is float and isfinite(value)):
                 values[key] = str(value)
                 continue
@@ -186,11 +166,11 @@ def read_fields(obj: dict[str, Any], spec: dict[str, int]) -> tuple[dict[str, An
                 values[key] = flag
                 continue
         elif kind == IP:
-            if cls is str and (_IPV4.fullmatch(value) or (":" in value and _is_ipv6(value))):
+            if cls is str and (_IPV4.fullmatch(value) or _is_ipv6(value)):
                 values[key] = value
                 continue
         elif kind == TIME:
-            ms = None if cls is bool else parse_time_ms(value)
+            ms = parse_time_ms(value)
             if ms is not None:
                 values[key] = ms
                 continue
@@ -204,19 +184,26 @@ def read_fields(obj: dict[str, Any], spec: dict[str, int]) -> tuple[dict[str, An
             elif cls is str:
                 values[key] = [value]
                 continue
+        elif kind == EMAIL:
+            if cls is str and _ADDRESS.fullmatch(value):
+                values[key] = value
+                continue
+        elif kind == EMAIL_LIST:
+            if cls is str and _ADDRESS.fullmatch(value):
+                values[key] = [value]
+                continue
+            if cls is list and all(type(v) is str and _ADDRESS.fullmatch(v) for v in value):
+                values[key] = value
+                continue
         elif kind == ORG_ARN:
             org = parse_org_arn(value) if cls is str else None
             if org is not None:
                 values[key] = value
                 values["org"] = org
                 continue
-        elif kind == RAW:
+        elif kind == RAW or (kind == OBJECT and cls is dict):
             values[key] = value
             continue
-        elif kind == OBJECT:
-            if cls is dict:
-                values[key] = value
-                continue
         extra[key] = value
     return values, extra
 
@@ -236,6 +223,9 @@ def _as_bool(value: Any) -> bool | None:
 
 
 def _is_ipv6(value: str) -> bool:
+    # A zone id (`%eth0`) is valid for Python but not for an Elasticsearch ip field.
+    if ":" not in value or "%" in value:
+        return False
     try:
         ipaddress.IPv6Address(value)
     except ValueError:
@@ -336,7 +326,9 @@ class EmailFacts:
         "values",
     )
 
-    def __init__(self, name: str, top: dict[str, Any], event: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, top: tuple[dict[str, Any], dict[str, Any]], event: dict[str, Any]
+    ) -> None:
         self.name = name
         values, extra = read_fields(event, _EMAIL_EVENT)
         self.values = values
@@ -381,7 +373,8 @@ class EmailFacts:
             for action in actions:
                 if type(action) is dict and type(action.get("recipients")) is list:
                     for address in action["recipients"]:
-                        if type(address) is str and address and address not in recipients:
+                        valid = type(address) is str and _ADDRESS.fullmatch(address)
+                        if valid and address not in recipients:
                             recipients.append(address)
         self.recipients = recipients
         self.delivered_to: str | None = (

@@ -31,7 +31,8 @@ def event_time_ms(record: dict[str, Any], log_type: str) -> int | None:
 
     Audit logs carry `event_timestamp` (documented as epoch ms; numeric strings and
     ISO-8601 are tolerated). Email events have no event time of their own; the
-    message's `messageTimestamp` is the only time they may carry.
+    message's `messageTimestamp` (an ISO string in the samples; epoch values are
+    tolerated) is the only time they may carry.
     """
     if type(record) is not dict:
         return None
@@ -39,6 +40,5 @@ def event_time_ms(record: dict[str, Any], log_type: str) -> int | None:
         event = record.get("event")
         if type(event) is not dict:
             return None
-        stamp = event.get("messageTimestamp")
-        return parse_time_ms(stamp) if type(stamp) is str else None
+        return parse_time_ms(event.get("messageTimestamp"))
     return parse_time_ms(record.get("event_timestamp"))

@@ -108,3 +108,35 @@ async def test_state_store_write_failure_holds_the_checkpoint(tmp_path: Path) ->
     sink = MemorySink()
     await drain_once(tmp_path, sink, state)
     assert len(sink.received) == 5  # read again: at least once, never lost
+
+
+async def test_file_deleted_while_read_is_finished_then_forgotten(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    target = inbox / "a.jsonl"
+    many = [
+        orjson.dumps({**orjson.loads(r), "request_id": f"r-{i}"})
+        for i, r in enumerate(RECORDS * 20)
+    ]
+    target.write_bytes(b"\n".join(many) + b"\n")
+    state = MemoryStateStore()
+    sink = MemorySink()
+    sink.hang = 0.005
+    rig = Rig(tmp_path, [sink], queue_events=20, batch={"max_events": 5, "max_wait": "1ms"})
+    rig.start()
+    source = FilesSource(source_config(inbox))
+    ctx = SourceContext(rig.pipeline, state, rig.metrics)
+    committer = asyncio.create_task(source.commit_loop(ctx))
+    reader = asyncio.create_task(source.run(ctx))
+    while len(sink.received) < 50:
+        await asyncio.sleep(0.005)
+    target.unlink()  # the open descriptor keeps the data readable
+    while len(sink.received) < len(many):
+        await asyncio.sleep(0.01)
+    while await state.scan("files/in/"):  # gone and settled: its checkpoint is dropped
+        await asyncio.sleep(0.02)
+    ctx.stopping.set()
+    await reader
+    await rig.finish()
+    committer.cancel()
+    assert len(sink.received) == len(many)
