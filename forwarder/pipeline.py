@@ -208,7 +208,7 @@ class Pipeline:
                         continue
                     if raw_text is None and not variant:
                         raw_text = event.raw.decode("utf-8").strip()
-                    docs[view] = dumps(
+                    encoded = dumps(
                         map_record(
                             record,
                             log_type,
@@ -218,6 +218,10 @@ class Pipeline:
                             raw=None if variant else raw_text,
                         )
                     )
+                    # orjson hands back its whole output buffer (16 KiB and up, not
+                    # shrunk): an exact-size copy makes a queued event cost ~2 KiB of
+                    # RSS instead of ~19 KiB, and is faster than keeping the buffer.
+                    docs[view] = bytes(memoryview(encoded))
             except MappingError as exc:
                 rejected.append(Rejection(event, exc.reason, exc.detail))
                 continue

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import hashlib
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import structlog
 
@@ -32,69 +30,11 @@ from forwarder.decode import (
 from forwarder.errors import DecodeError
 from forwarder.events import Batch, Event, Origin
 from forwarder.sources.base import Source, SourceContext
+from forwarder.sources.file_cursor import FINGERPRINT_BYTES, Cursor, FileCheckpoint, fingerprint
 
 log = structlog.get_logger(__name__)
 
-_FINGERPRINT_BYTES = 1024
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-@dataclass(frozen=True, slots=True)
-class FileCheckpoint:
-    """What the state store remembers of one file."""
-
-    dev: int
-    ino: int
-    fingerprint: str
-    fingerprint_len: int
-    offset: int  # logical (decompressed) offset of the first byte not yet committed
-    finished: bool = False  # gzip or document fully read, or dead-lettered as a whole
-
-    def as_value(self) -> dict[str, Any]:
-        return {
-            "dev": self.dev,
-            "ino": self.ino,
-            "fingerprint": self.fingerprint,
-            "fingerprint_len": self.fingerprint_len,
-            "offset": self.offset,
-            "finished": self.finished,
-        }
-
-    @classmethod
-    def from_value(cls, value: dict[str, Any]) -> FileCheckpoint:
-        return cls(
-            dev=int(value["dev"]),
-            ino=int(value["ino"]),
-            fingerprint=str(value["fingerprint"]),
-            fingerprint_len=int(value["fingerprint_len"]),
-            offset=int(value["offset"]),
-            finished=bool(value.get("finished", False)),
-        )
-
-
-@dataclass(slots=True)
-class Cursor:
-    path: Path
-    dev: int = -1
-    ino: int = -1
-    fingerprint: str = ""
-    fingerprint_len: int = 0
-    offset: int = 0  # next logical byte to read
-    finished: bool = False
-    size_seen: int = -1
-    mtime_seen: int = -1
-    changed_at: float = 0.0  # monotonic time the size or mtime last changed
-    partial: bool = False  # bytes after `offset` that did not yet make a whole line
-    dirty: bool = True  # read at the next poll whatever the stat says
-
-    def checkpoint(self, offset: int, finished: bool) -> FileCheckpoint:
-        return FileCheckpoint(
-            self.dev, self.ino, self.fingerprint, self.fingerprint_len, offset, finished
-        )
-
-
-def _fingerprint(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 class FilesSource(Source):
@@ -258,10 +198,10 @@ class FilesSource(Source):
     async def _identify(self, cursor: Cursor, handle: BinaryIO) -> bytes:
         """Check the open file is the one the cursor describes; reset the cursor if not."""
         stat = os.fstat(handle.fileno())
-        head = await asyncio.to_thread(handle.read, _FINGERPRINT_BYTES)
+        head = await asyncio.to_thread(handle.read, FINGERPRINT_BYTES)
         lane = str(cursor.path)
         same_inode = (stat.st_dev, stat.st_ino) == (cursor.dev, cursor.ino)
-        same_head = _fingerprint(head[: cursor.fingerprint_len]) == cursor.fingerprint
+        same_head = fingerprint(head[: cursor.fingerprint_len]) == cursor.fingerprint
         if cursor.ino != -1 and not (same_inode and same_head):
             log.info("file_replaced", source=self.id, path=lane)
             self._reset(cursor)
@@ -269,7 +209,7 @@ class FilesSource(Source):
             log.info("file_truncated", source=self.id, path=lane, size=stat.st_size)
             self._reset(cursor)
         cursor.dev, cursor.ino = stat.st_dev, stat.st_ino
-        cursor.fingerprint, cursor.fingerprint_len = _fingerprint(head), len(head)
+        cursor.fingerprint, cursor.fingerprint_len = fingerprint(head), len(head)
         return head
 
     def _reset(self, cursor: Cursor) -> None:
