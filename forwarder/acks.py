@@ -16,6 +16,7 @@ CloudWatch checkpoints) or one by one (SQS deletes).
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -121,7 +122,34 @@ def committable(ack: Ack) -> bool:
     return not ack.errored
 
 
-class OrderedCommitter(Generic[T]):
+class _CommitLoop(ABC):
+    """Wakes when an ack is done, commits; after a failed commit, retries later."""
+
+    def __init__(self, retry_interval: float) -> None:
+        self._retry_interval = retry_interval
+        self._wake: asyncio.Event | None = None
+
+    def _poke(self, _ack: Ack | None = None) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run(self) -> None:
+        self._wake = asyncio.Event()
+        self._wake.set()  # commit what settled before the loop started
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not await self.flush():
+                # The upstream or the state store refused a write: said so, try later.
+                await asyncio.sleep(self._retry_interval)
+                self._wake.set()
+
+    @abstractmethod
+    async def flush(self) -> bool:
+        """Commit what is committable now; False when a commit failed."""
+
+
+class OrderedCommitter(_CommitLoop, Generic[T]):
     """Commits, per lane, the token of the longest prefix of done, committable acks.
 
     A lane is one ordered stream (a file, a CloudWatch log group). When the ack at the
@@ -139,11 +167,10 @@ class OrderedCommitter(Generic[T]):
     ) -> None:
         self._commit = commit
         self._on_errored = on_errored
-        self._retry_interval = retry_interval
+        super().__init__(retry_interval)
         self._lanes: dict[str, deque[tuple[Ack, T]]] = {}
         self._uncommitted: dict[str, T] = {}
         self._last_committed: dict[str, T] = {}
-        self._wake: asyncio.Event | None = None
         self.commits = 0
 
     def track(self, lane: str, ack: Ack, token: T) -> None:
@@ -163,20 +190,6 @@ class OrderedCommitter(Generic[T]):
         self._lanes.pop(lane, None)
         self._uncommitted.pop(lane, None)
         self._last_committed.pop(lane, None)
-
-    def _poke(self, _ack: Ack) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
-    async def run(self) -> None:
-        self._wake = asyncio.Event()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not await self.flush():
-                # The state store refused a write: say so, then try again later.
-                await asyncio.sleep(self._retry_interval)
-                self._wake.set()
 
     async def flush(self) -> bool:
         """Commit every lane's done prefix; False when a commit failed (retried later)."""
@@ -209,7 +222,7 @@ class OrderedCommitter(Generic[T]):
         return ok
 
 
-class UnorderedCommitter(Generic[T]):
+class UnorderedCommitter(_CommitLoop, Generic[T]):
     """Commits each ack on its own as soon as it is done (an SQS message delete).
 
     `commit` receives every token that became committable since the last call, so a
@@ -226,11 +239,10 @@ class UnorderedCommitter(Generic[T]):
     ) -> None:
         self._commit = commit
         self._on_errored = on_errored
-        self._retry_interval = retry_interval
+        super().__init__(retry_interval)
         self._ready: list[T] = []
         self._errored: list[T] = []
         self._outstanding = 0
-        self._wake: asyncio.Event | None = None
         self.commits = 0
 
     def track(self, ack: Ack, token: T) -> None:
@@ -239,22 +251,12 @@ class UnorderedCommitter(Generic[T]):
         def done(settled: Ack) -> None:
             self._outstanding -= 1
             (self._ready if committable(settled) else self._errored).append(token)
-            if self._wake is not None:
-                self._wake.set()
+            self._poke()
 
         ack.on_done(done)
 
     def in_flight(self) -> int:
         return self._outstanding + len(self._ready)
-
-    async def run(self) -> None:
-        self._wake = asyncio.Event()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not await self.flush():
-                await asyncio.sleep(self._retry_interval)
-                self._wake.set()
 
     async def flush(self) -> bool:
         ok = True
