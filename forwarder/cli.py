@@ -155,7 +155,7 @@ def _map(schema: str, log_type_arg: str | None, files: list[Path]) -> int:
         entry = {"error": error, "line": line_number, "raw": raw.decode("utf-8", "replace")}
         sys.stderr.buffer.write(orjson.dumps(entry) + b"\n")
 
-    def emit(raw: bytes, time_ms: int | None) -> None:
+    def emit(raw: bytes, time_ms: int | None, name: str) -> None:
         try:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -172,14 +172,20 @@ def _map(schema: str, log_type_arg: str | None, files: list[Path]) -> int:
             event_id = mapping.event_id(record, kind)
             when = mapping.event_time_ms(record, kind) or time_ms or 0
             doc = mapping.map_record(
-                record, kind, schema, event_id=event_id, time_ms=when, raw=raw.decode().strip()
+                record,
+                kind,
+                schema,
+                event_id=event_id,
+                time_ms=when,
+                raw=raw.decode().strip(),
+                origin={"source_id": "map", "partition": name, "offset": line_number},
             )
         except MappingError as exc:
             fail(str(exc), raw)
             return
         out.write(orjson.dumps(doc) + b"\n")
 
-    def handle_line(line: Line) -> None:
+    def handle_line(line: Line, name: str) -> None:
         nonlocal line_number
         line_number += 1
         if line.oversize:
@@ -191,7 +197,7 @@ def _map(schema: str, log_type_arg: str | None, files: list[Path]) -> int:
             fail(str(exc), line.data)
             return
         for record in records:
-            emit(record.raw, record.time_ms)
+            emit(record.raw, record.time_ms, name)
 
     inputs: list[tuple[str, BinaryIO]] = []
     try:
@@ -208,9 +214,9 @@ def _map(schema: str, log_type_arg: str | None, files: list[Path]) -> int:
             try:
                 for chunk in _chunks(handle):
                     for line in decoder.feed(chunk):
-                        handle_line(line)
+                        handle_line(line, name)
                 for line in decoder.finish():
-                    handle_line(line)
+                    handle_line(line, name)
             except DecodeError as exc:
                 fail(f"{name}: {exc}", b"")
     finally:

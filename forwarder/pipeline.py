@@ -203,10 +203,7 @@ class Pipeline:
                 docs = event.docs
                 for view in views:
                     schema, _, variant = view.partition(":")
-                    if schema == "raw":
-                        docs[view] = event.raw.strip()
-                        continue
-                    if raw_text is None and not variant:
+                    if raw_text is None and not variant and schema != "raw":
                         raw_text = event.raw.decode("utf-8").strip()
                     encoded = dumps(
                         map_record(
@@ -216,6 +213,7 @@ class Pipeline:
                             event_id=event.id,
                             time_ms=time_ms,
                             raw=None if variant else raw_text,
+                            origin=event.origin.as_dict() if schema == "raw" else None,
                         )
                     )
                     # orjson hands back its whole output buffer (16 KiB and up, not

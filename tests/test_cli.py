@@ -72,7 +72,8 @@ def test_map_samples_one_line_per_record_same_order(schema: str) -> None:
     records = list(sample_records())
     assert len(out) == len(records)
     if schema == "raw":
-        assert out == records
+        assert [doc["record"] for doc in out] == records
+        assert all(doc["origin"]["source_id"] == "map" and doc["event_id"] for doc in out)
     elif schema == "ocsf":
         assert all(doc["metadata"]["version"] == "1.5.0" for doc in out)
     else:

@@ -42,11 +42,14 @@ def map_record(
     event_id: str,
     time_ms: int,
     raw: str | None,
+    origin: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The record as a `schema` document ("ocsf", "ecs" or "raw").
 
     `time_ms` is the event time the caller settled on; `raw`, when given, is the
     original record text embedded as OCSF `raw_data` / ECS `event.original`.
+    "raw" is the record untouched inside a small envelope: log type, event id,
+    event time and, when given, where it came from (`origin`).
     Raises MappingError("unknown_log_type" | "invalid_record" | "unknown_schema").
     """
     if log_type not in KIND_BY_LOG_TYPE:
@@ -54,7 +57,11 @@ def map_record(
     if type(record) is not dict:
         raise MappingError("invalid_record", f"expected a JSON object, not {type(record).__name__}")
     if schema == "raw":
-        return record
+        envelope: dict[str, Any] = {"log_type": log_type, "event_id": event_id, "time": time_ms}
+        if origin is not None:
+            envelope["origin"] = origin
+        envelope["record"] = record
+        return envelope
     ocsf_wanted = schema == "ocsf"
     if not ocsf_wanted and schema != "ecs":
         raise MappingError("unknown_schema", f"{schema!r} is not one of {SCHEMAS}")

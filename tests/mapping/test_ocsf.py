@@ -396,10 +396,17 @@ def test_bad_calls() -> None:
             )
     with pytest.raises(MappingError):
         map_record(record, "AUTHENTICATION_LOGS", "xml", event_id="x", time_ms=NOW, raw=None)
-    assert (
-        map_record(record, "ACCESS_CONTROL_LOGS", "raw", event_id="x", time_ms=NOW, raw=None)
-        is record
+    origin = {"source_id": "s", "partition": "p", "offset": 3}
+    envelope = map_record(
+        record, "ACCESS_CONTROL_LOGS", "raw", event_id="x", time_ms=NOW, raw=None, origin=origin
     )
+    assert envelope == {
+        "log_type": "ACCESS_CONTROL_LOGS",
+        "event_id": "x",
+        "time": NOW,
+        "origin": origin,
+        "record": record,
+    }
 
 
 def mutations() -> Iterator[tuple[str, dict[str, Any]]]:
