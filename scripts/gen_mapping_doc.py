@@ -27,7 +27,7 @@ def render() -> str:
         "",
         "Every mapped event also carries: OCSF `metadata.version` 1.5.0, `metadata.product`",
         "(Amazon WorkMail, AWS), `metadata.log_name` (the log type), `metadata.uid` (the",
-        "deterministic event id), `type_uid` = class_uid × 100 + activity_id, `severity_id`",
+        "deterministic event id), `type_uid` = class_uid * 100 + activity_id, `severity_id`",
         "(Informational; Medium for failures and denials), `raw_data` (the original record);",
         "ECS `ecs.version` 9.4.0, `event.kind` event, `event.id` (the same id),",
         "`event.dataset` `aws.workmail_<kind>`, `event.module` aws, `event.provider`",

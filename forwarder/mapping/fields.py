@@ -82,7 +82,8 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "ACCESS_CONTROL_LOGS",
         "Access control logs",
-        'Web Resources Activity [6001], activity Other (99) "Access Evaluation"; profiles cloud, host, security_control',
+        'Web Resources Activity [6001], activity Other (99) "Access Evaluation"; '
+        "profiles cloud, host, security_control",
         "event.category network, event.type access + allowed|denied",
         (
             *_ORG,
@@ -104,7 +105,8 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "WORKMAIL_MAILBOX_ACCESS_LOGS",
         "Mailbox access logs",
-        "API Activity [6003], activity from action (read* Read, create Create, update/move/copy Update, delete Delete, else Other); profiles cloud, security_control",
+        "API Activity [6003], activity from action (read* Read, create Create, "
+        "update/move/copy Update, delete Delete, else Other); profiles cloud, security_control",
         "event.category api, event.type access|creation|change|deletion + allowed|denied",
         (
             *_ORG,
@@ -153,7 +155,8 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "WORKMAIL_PERSONAL_ACCESS_TOKEN_LOGS",
         "Personal access token logs",
-        "Entity Management [3004], activity Create (1) / Delete (4); status Unknown (no outcome is logged); profile cloud",
+        "Entity Management [3004], activity Create (1) / Delete (4); "
+        "status Unknown (no outcome is logged); profile cloud",
         "event.category iam, event.type creation|deletion + user",
         (
             *_ORG,
@@ -176,7 +179,8 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         "EMAIL_EVENT_LOGS",
         "Email event logs",
-        "Email Activity [4009]; activity Receive (2), Send (1), Scan (3) or Trace (4) by eventName; direction from eventName; profile cloud",
+        "Email Activity [4009]; activity Receive (2), Send (1), Scan (3) or Trace (4) by "
+        "eventName; direction from eventName; profile cloud",
         "event.category email, event.type info",
         (
             Row(
