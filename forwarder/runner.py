@@ -45,7 +45,8 @@ class SinkRunner:
         self.pipeline = pipeline
         self.metrics = metrics
         self.health = health
-        self._slots = asyncio.Semaphore(config.max_in_flight)
+        self._slots = asyncio.Semaphore(sink.max_pending or config.max_in_flight)
+        self._timeout = sink.send_timeout or config.timeout
         self._attrs = {"sink": config.id}
 
     async def run(self) -> None:
@@ -140,14 +141,14 @@ class SinkRunner:
         started = time.monotonic()
         self.metrics.batch_size.record(len(events), self._attrs)
         try:
-            result = await asyncio.wait_for(self.sink.send(events), self.config.timeout)
+            result = await asyncio.wait_for(self.sink.send(events), self._timeout)
         except SinkFatalError as exc:
             if self.config.id not in self.health.fatal_sinks:
                 log.error("sink_fatal", sink=self.config.id, error=str(exc))
             self.health.fatal_sinks[self.config.id] = str(exc)
             return SendResult.all(len(events), Status.ERRORED, str(exc)), True
         except TimeoutError:
-            reason = f"timed out after {self.config.timeout}s"
+            reason = f"timed out after {self._timeout}s"
             return SendResult.all(len(events), Status.ERRORED, reason), False
         except Exception as exc:
             return SendResult.all(

@@ -11,8 +11,14 @@ __all__ = ["SendResult", "Sink", "build_sink"]
 
 def build_sink(config: SinkBase) -> Sink:
     """The registry: one line per sink type."""
-    from forwarder.config import FileSinkConfig
+    from forwarder.config import ElasticsearchSinkConfig, FileSinkConfig, SplunkHecSinkConfig
+    from forwarder.sinks.elasticsearch import ElasticsearchSink
+    from forwarder.sinks.splunk_hec import SplunkHecSink
 
     if isinstance(config, FileSinkConfig):
         return FileSink(config)
+    if isinstance(config, SplunkHecSinkConfig):
+        return SplunkHecSink(config)
+    if isinstance(config, ElasticsearchSinkConfig):
+        return ElasticsearchSink(config)
     raise ValueError(f"no sink implementation for {type(config).__name__}")

@@ -30,6 +30,12 @@ class Sink(ABC):
 
     id: str
     view: str
+    # How many batches may be in the sink at once (None: the sink's max_in_flight).
+    # A sink that waits for a late confirmation (HEC indexer acks) allows more
+    # batches pending than HTTP requests in flight; the queue still bounds memory.
+    max_pending: int | None = None
+    # Seconds one send() may take (None: the sink's `timeout`).
+    send_timeout: float | None = None
 
     async def start(self) -> None:
         """Open connections; called once before the first send."""

@@ -1,0 +1,266 @@
+"""Splunk HTTP Event Collector: /services/collector/event with optional indexer acks.
+
+Protocol (PROTOCOLS.md section 1; Splunk "Format events for HTTP Event Collector",
+"HTTP Event Collector REST API endpoints", "About HTTP Event Collector Indexer
+Acknowledgment"): a request is concatenated JSON envelopes, `Authorization: Splunk
+<token>`, gzip allowed. With indexer acknowledgement the 200 answer only carries an
+ackId; the events count as delivered once /services/collector/ack reports it true.
+An ackId that stays false past `ack_timeout` is treated as lost and the events are
+sent again (Splunk's guidance): duplicates are possible, loss is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+
+from forwarder.config import SplunkHecSinkConfig
+from forwarder.errors import SinkFatalError
+from forwarder.events import Event, Status
+from forwarder.mapping import KIND_BY_LOG_TYPE
+from forwarder.sinks._http import build_client, gzip_body, retry_after, short, transient
+from forwarder.sinks.base import SendResult, Sink
+
+log = structlog.get_logger(__name__)
+
+# HEC answers that no retry of the same data can fix: the configuration must change.
+_CONFIG_CODES = {1: "token disabled", 7: "incorrect index", 10: "data channel is missing",
+                 11: "invalid data channel", 14: "ACK is disabled on the token",
+                 16: "query string authorization is not enabled"}  # fmt: skip
+# HEC answers that blame the data: the event they point at is dead-lettered.
+_DATA_CODES = {5, 6, 12, 13, 15}
+# Many acknowledged requests may wait for their ackId at once; the HTTP requests
+# themselves stay limited by max_in_flight.
+_MAX_PENDING_ACKS = 256
+
+
+class SplunkHecSink(Sink):
+    def __init__(self, config: SplunkHecSinkConfig) -> None:
+        self.id = config.id
+        self.view = config.view
+        self.config = config
+        self.channel = str(uuid.uuid4())  # one channel per sink instance (per connection pool)
+        base = str(config.url).rstrip("/")
+        self._event_url = f"{base}/services/collector/event"
+        self._ack_url = f"{base}/services/collector/ack"
+        self._headers = {
+            "Authorization": f"Splunk {config.token.get_secret_value()}",
+            "X-Splunk-Request-Channel": self.channel,
+            "Content-Type": "application/json",
+        }
+        if config.gzip_level:
+            self._headers["Content-Encoding"] = "gzip"
+        self._requests = asyncio.Semaphore(config.max_in_flight)
+        self._prefixes = self._envelope_prefixes()
+        self._client: httpx.AsyncClient | None = None
+        self._acks = _AckPoller(self) if config.indexer_ack else None
+        if config.indexer_ack:
+            self.max_pending = _MAX_PENDING_ACKS
+            self.send_timeout = config.timeout + config.ack_timeout + config.ack_poll_interval
+
+    def _envelope_prefixes(self) -> dict[str, bytes]:
+        """Per log type, the constant head of an envelope (JSON-escaped once, not per event)."""
+        config = self.config
+        host = config.host or socket.gethostname()
+        prefixes: dict[str, bytes] = {}
+        for log_type, kind in KIND_BY_LOG_TYPE.items():
+            head: dict[str, Any] = {
+                "host": host,
+                "source": config.source or f"workmail:{log_type}",
+                "sourcetype": config.sourcetypes.get(log_type, f"aws:workmail:{kind}"),  # type: ignore[call-overload]
+            }
+            if config.index:
+                head["index"] = config.index
+            # `fields` are indexed fields: event_id and log_type searchable without parsing.
+            prefixes[log_type] = (
+                orjson.dumps(head)[:-1]
+                + b',"fields":{"log_type":'
+                + orjson.dumps(log_type)
+                + b',"event_id":"'
+            )
+        return prefixes
+
+    def encode(self, event: Event) -> bytes:
+        log_type = event.log_type or ""
+        prefix = self._prefixes.get(log_type) or self._prefixes["AUTHENTICATION_LOGS"]
+        return b'%s%s"},"time":%.3f,"event":%s}' % (
+            prefix,
+            event.id.encode(),
+            event.time,
+            event.docs[self.view],
+        )
+
+    async def start(self) -> None:
+        self._client = build_client(
+            self.config.tls, self.config.timeout, self.config.max_in_flight + 1
+        )
+
+    async def close(self) -> None:
+        if self._acks is not None:
+            await self._acks.close()
+        if self._client is not None:
+            await self._client.aclose()
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("sink not started")
+        return self._client
+
+    async def send(self, events: list[Event]) -> SendResult:
+        bodies = [self.encode(event) for event in events]
+        statuses: list[Status] = [Status.ERRORED] * len(events)
+        reasons: dict[int, str] = {}
+        hint = await self._send_range(bodies, 0, len(bodies), statuses, reasons)
+        return SendResult(statuses, reasons, hint)
+
+    async def _send_range(
+        self,
+        bodies: list[bytes],
+        start: int,
+        end: int,
+        statuses: list[Status],
+        reasons: dict[int, str],
+    ) -> float | None:
+        """POST bodies[start:end]; halves it when HEC blames the data without saying where."""
+        limit = self.config.batch.max_bytes
+        size = sum(len(b) for b in bodies[start:end])
+        if size > limit and end - start > 1:  # keep every request under max_bytes
+            middle = (start + end) // 2
+            first = await self._send_range(bodies, start, middle, statuses, reasons)
+            second = await self._send_range(bodies, middle, end, statuses, reasons)
+            return first if first is not None else second
+        payload = b"".join(bodies[start:end])
+        if self.config.gzip_level:
+            payload = gzip_body(payload, self.config.gzip_level)
+        async with self._requests:
+            response = await self.client.post(
+                self._event_url, content=payload, headers=self._headers
+            )
+        code, answer = _hec_answer(response)
+        if response.status_code == 200 and code == 0:
+            if self._acks is None:
+                statuses[start:end] = [Status.DELIVERED] * (end - start)
+                return None
+            ack_id = answer.get("ackId")
+            if not isinstance(ack_id, int):
+                raise SinkFatalError(
+                    "indexer_ack is on but HEC answered without an ackId: "
+                    "is indexer acknowledgement (useACK) enabled on the token?"
+                )
+            acked = await self._acks.wait(ack_id)
+            statuses[start:end] = [Status.DELIVERED if acked else Status.ERRORED] * (end - start)
+            if not acked:
+                for index in range(start, end):
+                    reasons[index] = (
+                        f"no indexer ack for ackId {ack_id} within {self.config.ack_timeout}s"
+                    )
+            return None
+        if response.status_code in (401, 403) or code in _CONFIG_CODES:
+            raise SinkFatalError(
+                f"{short(response)} ({_CONFIG_CODES.get(code or -1, 'credentials refused')})"
+            )
+        if transient(response.status_code):
+            for index in range(start, end):
+                reasons[index] = short(response)
+            return retry_after(response)
+        blamed = answer.get("invalid-event-number")
+        if response.status_code == 413 or (response.status_code == 400 and code in _DATA_CODES):
+            if isinstance(blamed, int) and 0 <= blamed < end - start:
+                # Nothing of the request was indexed: the blamed event is dead-lettered,
+                # the others go again without it.
+                statuses[start + blamed] = Status.REJECTED
+                reasons[start + blamed] = short(response)
+                for index in range(start, end):
+                    if index != start + blamed:
+                        reasons[index] = "sent again without an event HEC rejected"
+                return None
+            if end - start == 1:
+                statuses[start] = Status.REJECTED
+                reasons[start] = short(response)
+                return None
+            middle = (start + end) // 2
+            await self._send_range(bodies, start, middle, statuses, reasons)
+            await self._send_range(bodies, middle, end, statuses, reasons)
+            return None
+        # Anything else (an unexpected 4xx): retry with backoff rather than drop.
+        for index in range(start, end):
+            reasons[index] = short(response)
+        return retry_after(response)
+
+
+def _hec_answer(response: httpx.Response) -> tuple[int | None, dict[str, Any]]:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None, {}
+    if not isinstance(body, dict):
+        return None, {}
+    code = body.get("code")
+    return (code if isinstance(code, int) else None), body
+
+
+class _AckPoller:
+    """Polls /services/collector/ack for every ackId of the channel, one request a round."""
+
+    def __init__(self, sink: SplunkHecSink) -> None:
+        self._sink = sink
+        self._waiting: dict[int, asyncio.Future[bool]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, ack_id: int) -> bool:
+        """True once HEC reports the ackId indexed; False after ack_timeout."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting[ack_id] = future
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._poll())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._sink.config.ack_timeout)
+        except TimeoutError:
+            log.warning(
+                "hec_ack_timeout", sink=self._sink.id, ack_id=ack_id, channel=self._sink.channel
+            )
+            return False
+        finally:
+            self._waiting.pop(ack_id, None)
+
+    async def _poll(self) -> None:
+        sink = self._sink
+        headers = {k: v for k, v in sink._headers.items() if k != "Content-Encoding"}
+        while self._waiting:
+            await asyncio.sleep(sink.config.ack_poll_interval)
+            ids = sorted(self._waiting)
+            if not ids:
+                break
+            started = time.monotonic()
+            try:
+                response = await sink.client.post(
+                    sink._ack_url, content=orjson.dumps({"acks": ids}), headers=headers
+                )
+            except httpx.HTTPError as exc:
+                log.warning("hec_ack_poll_failed", sink=sink.id, error=str(exc))
+                continue
+            if response.status_code != 200:
+                log.warning("hec_ack_poll_failed", sink=sink.id, error=short(response),
+                            seconds=round(time.monotonic() - started, 3))  # fmt: skip
+                continue
+            try:
+                acks = orjson.loads(response.content).get("acks", {})
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            for key, done in acks.items():
+                future = self._waiting.get(int(key)) if str(key).isdigit() else None
+                if done is True and future is not None and not future.done():
+                    future.set_result(True)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
