@@ -60,14 +60,19 @@ async def install_templates(
     plain = {k: v for k, v in headers.items() if k != "Content-Encoding"}
     plain["Content-Type"] = "application/json"
     pattern = "logs-aws.workmail_*-*"
+    meta = {"managed_by": "workmail-forwarder"}
+    component = {"template": {"mappings": mappings(config.flavor)}, "_meta": meta}
+    index_template = {
+        "index_patterns": [pattern],
+        "data_stream": {},
+        "priority": 200,
+        "composed_of": [COMPONENT],
+        "_meta": meta,
+    }
     bodies = (
-        (f"{base}/_component_template/{COMPONENT}", {"template": {"mappings": mappings(config.flavor)},
-                                                     "_meta": {"managed_by": "workmail-forwarder"}}),
-        (f"{base}/_index_template/{INDEX_TEMPLATE}", {
-            "index_patterns": [pattern], "data_stream": {}, "priority": 200,
-            "composed_of": [COMPONENT], "_meta": {"managed_by": "workmail-forwarder"},
-        }),
-    )  # fmt: skip
+        (f"{base}/_component_template/{COMPONENT}", component),
+        (f"{base}/_index_template/{INDEX_TEMPLATE}", index_template),
+    )
     for target, body in bodies:
         try:
             response = await client.put(target, content=orjson.dumps(body), headers=plain)
