@@ -237,7 +237,49 @@ class FilesSourceConfig(SourceBase):
     partial_line_grace: Duration = 2.0
 
 
-SourceConfig = Annotated[FilesSourceConfig, Field(discriminator="type")]
+class AwsEndpoint(Strict):
+    """Where an AWS client connects; credentials come from the standard chain."""
+
+    region: str | None = None  # None: AWS_REGION / the profile's region
+    endpoint_url: str | None = None  # moto, LocalStack, VPC endpoints
+
+
+class S3SqsSourceConfig(SourceBase, AwsEndpoint):
+    """S3 objects announced on an SQS queue (direct, SNS-wrapped or EventBridge)."""
+
+    type: Literal["s3_sqs"]
+    queue_url: str = Field(min_length=1)
+    workers: int = Field(default=4, ge=1, le=64)  # SQS messages processed at once
+    max_messages: int = Field(default=10, ge=1, le=10)  # per ReceiveMessage
+    wait_time: Duration = 20.0  # long poll
+    visibility_timeout: Duration | None = None  # None: the queue's own setting
+    max_receives: int | None = Field(default=10, ge=1)  # None: leave it to the redrive policy
+    key_prefix: str | None = None
+    key_regex: str | None = None
+    read_chunk_bytes: Size = 256 << 10
+    max_line_bytes: Size = 1 << 20
+    max_inflated_bytes: Size = 1 << 30
+    chunk_events: int = Field(default=1000, ge=1)
+
+    @field_validator("key_regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("wait_time")
+    @classmethod
+    def _wait(cls, value: float) -> float:
+        if value > 20:
+            raise ValueError("SQS long polling waits at most 20s")
+        return value
+
+
+SourceConfig = Annotated[FilesSourceConfig | S3SqsSourceConfig, Field(discriminator="type")]
 
 
 class StateConfig(Strict):
