@@ -11,9 +11,15 @@ __all__ = ["SendResult", "Sink", "build_sink"]
 
 def build_sink(config: SinkBase) -> Sink:
     """The registry: one line per sink type."""
-    from forwarder.config import ElasticsearchSinkConfig, FileSinkConfig, SplunkHecSinkConfig
+    from forwarder.config import (
+        ElasticsearchSinkConfig,
+        FileSinkConfig,
+        SplunkHecSinkConfig,
+        SyslogSinkConfig,
+    )
     from forwarder.sinks.elasticsearch import ElasticsearchSink
     from forwarder.sinks.splunk_hec import SplunkHecSink
+    from forwarder.sinks.syslog import SyslogSink
 
     if isinstance(config, FileSinkConfig):
         return FileSink(config)
@@ -21,4 +27,6 @@ def build_sink(config: SinkBase) -> Sink:
         return SplunkHecSink(config)
     if isinstance(config, ElasticsearchSinkConfig):
         return ElasticsearchSink(config)
+    if isinstance(config, SyslogSinkConfig):
+        return SyslogSink(config)
     raise ValueError(f"no sink implementation for {type(config).__name__}")
