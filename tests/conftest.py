@@ -7,6 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+pytest_plugins = ["tests.peers.fixtures"]
+
 SAMPLES = Path(__file__).resolve().parents[1] / "forwarder" / "samples"
 
 
