@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 import uuid
 from typing import Any
 
@@ -64,6 +63,14 @@ class SplunkHecSink(Sink):
         if config.indexer_ack:
             self.max_pending = _MAX_PENDING_ACKS
             self.send_timeout = config.timeout + config.ack_timeout + config.ack_poll_interval
+
+    def rotate_channel(self, stale: str) -> None:
+        """A channel whose acks never come may be stuck on the indexer side: the
+        batches sent again go on a fresh channel (the old one's ackIds are abandoned)."""
+        if self.channel == stale:
+            self.channel = str(uuid.uuid4())
+            self._headers["X-Splunk-Request-Channel"] = self.channel
+            log.warning("hec_channel_rotated", sink=self.id, old=stale, new=self.channel)
 
     def _envelope_prefixes(self) -> dict[str, bytes]:
         """Per log type, the constant head of an envelope (JSON-escaped once, not per event)."""
@@ -140,10 +147,10 @@ class SplunkHecSink(Sink):
         payload = b"".join(bodies[start:end])
         if self.config.gzip_level:
             payload = gzip_body(payload, self.config.gzip_level)
+        channel = self.channel  # the ackId below belongs to the channel it was sent on
+        headers = {**self._headers, "X-Splunk-Request-Channel": channel}
         async with self._requests:
-            response = await self.client.post(
-                self._event_url, content=payload, headers=self._headers
-            )
+            response = await self.client.post(self._event_url, content=payload, headers=headers)
         code, answer = _hec_answer(response)
         if response.status_code == 200 and code == 0:
             if self._acks is None:
@@ -155,7 +162,7 @@ class SplunkHecSink(Sink):
                     "indexer_ack is on but HEC answered without an ackId: "
                     "is indexer acknowledgement (useACK) enabled on the token?"
                 )
-            acked = await self._acks.wait(ack_id)
+            acked = await self._acks.wait(ack_id, channel)
             statuses[start:end] = [Status.DELIVERED if acked else Status.ERRORED] * (end - start)
             if not acked:
                 for index in range(start, end):
@@ -208,57 +215,60 @@ def _hec_answer(response: httpx.Response) -> tuple[int | None, dict[str, Any]]:
 
 
 class _AckPoller:
-    """Polls /services/collector/ack for every ackId of the channel, one request a round."""
+    """Polls /services/collector/ack for every pending ackId, one request per channel a round."""
 
     def __init__(self, sink: SplunkHecSink) -> None:
         self._sink = sink
-        self._waiting: dict[int, asyncio.Future[bool]] = {}
+        self._waiting: dict[tuple[str, int], asyncio.Future[bool]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    async def wait(self, ack_id: int) -> bool:
+    async def wait(self, ack_id: int, channel: str) -> bool:
         """True once HEC reports the ackId indexed; False after ack_timeout."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting[ack_id] = future
+        key = (channel, ack_id)
+        self._waiting[key] = future
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._poll())
         try:
             return await asyncio.wait_for(asyncio.shield(future), self._sink.config.ack_timeout)
         except TimeoutError:
-            log.warning(
-                "hec_ack_timeout", sink=self._sink.id, ack_id=ack_id, channel=self._sink.channel
-            )
+            log.warning("hec_ack_timeout", sink=self._sink.id, ack_id=ack_id, channel=channel)
+            self._sink.rotate_channel(channel)
             return False
         finally:
-            self._waiting.pop(ack_id, None)
+            self._waiting.pop(key, None)
 
     async def _poll(self) -> None:
-        sink = self._sink
-        headers = {k: v for k, v in sink._headers.items() if k != "Content-Encoding"}
         while self._waiting:
-            await asyncio.sleep(sink.config.ack_poll_interval)
-            ids = sorted(self._waiting)
-            if not ids:
-                break
-            started = time.monotonic()
-            try:
-                response = await sink.client.post(
-                    sink._ack_url, content=orjson.dumps({"acks": ids}), headers=headers
-                )
-            except httpx.HTTPError as exc:
-                log.warning("hec_ack_poll_failed", sink=sink.id, error=str(exc))
-                continue
-            if response.status_code != 200:
-                log.warning("hec_ack_poll_failed", sink=sink.id, error=short(response),
-                            seconds=round(time.monotonic() - started, 3))  # fmt: skip
-                continue
-            try:
-                acks = orjson.loads(response.content).get("acks", {})
-            except (orjson.JSONDecodeError, AttributeError):
-                continue
-            for key, done in acks.items():
-                future = self._waiting.get(int(key)) if str(key).isdigit() else None
-                if done is True and future is not None and not future.done():
-                    future.set_result(True)
+            await asyncio.sleep(self._sink.config.ack_poll_interval)
+            for channel in sorted({channel for channel, _ in self._waiting}):
+                await self._poll_channel(channel)
+
+    async def _poll_channel(self, channel: str) -> None:
+        sink = self._sink
+        ids = sorted(ack_id for chan, ack_id in self._waiting if chan == channel)
+        if not ids:
+            return
+        headers = {k: v for k, v in sink._headers.items() if k != "Content-Encoding"}
+        headers["X-Splunk-Request-Channel"] = channel
+        try:
+            response = await sink.client.post(
+                sink._ack_url, content=orjson.dumps({"acks": ids}), headers=headers
+            )
+        except httpx.HTTPError as exc:
+            log.warning("hec_ack_poll_failed", sink=sink.id, error=str(exc))
+            return
+        if response.status_code != 200:
+            log.warning("hec_ack_poll_failed", sink=sink.id, error=short(response))
+            return
+        try:
+            acks = orjson.loads(response.content).get("acks", {})
+        except (orjson.JSONDecodeError, AttributeError):
+            return
+        for key, done in acks.items():
+            future = self._waiting.get((channel, int(key))) if str(key).isdigit() else None
+            if done is True and future is not None and not future.done():
+                future.set_result(True)
 
     async def close(self) -> None:
         if self._task is not None:
