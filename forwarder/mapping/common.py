@@ -122,8 +122,10 @@ RULE_DIRECTION: dict[str, int] = {"INBOUND_RULE": 1, "MAILBOX_RULE": 1, "OUTBOUN
 _IPV4 = re.compile(
     r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
 )
-# What OCSF's email_t accepts, loosely: an address, not a display name or junk.
-_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
+# An address as OCSF 1.5.0's email_t defines it (its regex, minus the `,` its `+-/`
+# range lets in): not a display name, not junk. Anything else is kept verbatim in
+# OCSF `unmapped` / ECS `aws.workmail`.
+_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
 _DIGITS = re.compile(r"-?\d+(?:\.\d*)?")
 # Below this an epoch value cannot be milliseconds of a WorkMail event (it would be
 # before 1973), so it is taken as seconds.
@@ -222,6 +224,11 @@ def _as_bool(value: Any) -> bool | None:
     return None
 
 
+def is_ip(value: str) -> bool:
+    """An IPv4 or IPv6 address as OCSF ip_t and Elasticsearch's ip type accept it."""
+    return _IPV4.fullmatch(value) is not None or _is_ipv6(value)
+
+
 def _is_ipv6(value: str) -> bool:
     # A zone id (`%eth0`) is valid for Python but not for an Elasticsearch ip field.
     if ":" not in value or "%" in value:
@@ -288,11 +295,14 @@ def parse_org_arn(value: str) -> tuple[str, str, str] | None:
 
 
 def url_host(url: str) -> str | None:
-    """Host of `scheme://host[:port]/...`; cheap and never raises."""
+    """Host of `scheme://host[:port]/...` (an IPv6 literal without its brackets), in
+    lower case; cheap and never raises."""
     _, sep, rest = url.partition("://")
     if not sep:
         return None
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    for end in "/?#":
+        rest = rest.split(end, 1)[0]
+    host = rest.rsplit("@", 1)[-1]
     if host.startswith("["):
         host = host[1 : host.find("]")] if "]" in host else ""
     else:

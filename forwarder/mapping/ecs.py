@@ -156,7 +156,8 @@ def _availability(values: dict[str, Any], event: dict[str, Any], out: dict[str, 
         url: dict[str, Any] = {"original": endpoint}
         host = url_host(endpoint)
         if host is not None:
-            url["domain"] = host
+            # ECS: an IPv6 literal keeps its brackets in url.domain (RFC 2732).
+            url["domain"] = f"[{host}]" if ":" in host else host
         out["url"] = url
     if "domain" in values:
         out["destination"] = {"domain": values["domain"]}
@@ -250,7 +251,8 @@ def map_email(
         email["direction"] = direction
     if "messageTimestamp" in values:
         email["origination_timestamp"] = iso_ms(values["messageTimestamp"])
-    out["email"] = email
+    if email:  # a rule event may name no message detail at all
+        out["email"] = email
     rule: dict[str, Any] = {}
     if "ruleName" in values:
         rule["name"] = values["ruleName"]

@@ -19,6 +19,7 @@ from forwarder.mapping.common import (
     PERSONAL_ACCESS_TOKEN,
     PRODUCT_NAME,
     EmailFacts,
+    is_ip,
     read_fields,
     url_host,
 )
@@ -27,6 +28,9 @@ VERSION = "1.5.0"
 # Stands in for an identity OCSF requires (user, entity and policy need a name or uid)
 # when the record has none, so that the event stays valid for strict consumers.
 UNKNOWN = "<unknown>"
+# Likewise for an email event naming no address at all (email.from or email.to is
+# required); `.invalid` is reserved (RFC 2606), so it can never be a real mailbox.
+UNKNOWN_ADDRESS = "unknown@unknown.invalid"
 _IAM = (3, "Identity & Access Management")
 _APPLICATION = (6, "Application Activity")
 _NETWORK = (4, "Network Activity")
@@ -214,9 +218,10 @@ def _mailbox_access(values: dict[str, Any], out: dict[str, Any], extra: dict[str
     folder = _resource(
         "Folder" if low != "folder" else kind, get("folder_id"), get("folder_path"), owner
     )
-    # The object acted upon first, then what contains it.
+    # The object acted upon first, then what contains it (or, for a folder, the item).
     if low == "folder":
-        found = [folder]
+        found = [folder, _resource("Message", item_id, None, owner)]
+        found.append(_resource("Attachment", None, attachment, owner))
     elif attachment is not None or low == "attachment":
         found = [_resource(kind or "Attachment", None, attachment, owner)]
         found += [_resource("Message", item_id, None, owner), folder]
@@ -225,8 +230,10 @@ def _mailbox_access(values: dict[str, Any], out: dict[str, Any], extra: dict[str
     resources = [r for r in found if r is not None]
     if resources:
         out["resources"] = resources
-    else:
-        extra.update(_pick(values, (("object_type", "object_type"), ("owner_id", "owner_id"))))
+    elif owner is not None:
+        extra["owner_id"] = owner
+    if found[0] is None and kind is not None:  # no resource carries the object type
+        extra["object_type"] = kind
     if "impersonator_id" in values:
         extra["impersonator_id"] = values["impersonator_id"]
 
@@ -261,7 +268,8 @@ def _availability(values: dict[str, Any], out: dict[str, Any], extra: dict[str, 
         host = url_host(endpoint)
         if host is not None:
             url["hostname"] = host
-            out["dst_endpoint"] = {"hostname": host, "svc_name": "EWS"}
+            where = "ip" if is_ip(host) else "hostname"  # https://[2001:db8::1]/EWS
+            out["dst_endpoint"] = {where: host, "svc_name": "EWS"}
         out.setdefault("http_request", {})["url"] = url
 
 
@@ -333,6 +341,8 @@ def map_email(
         email["delivered_to_list"] = [facts.delivered_to]
     if facts.trace_id is not None:
         email["uid"] = facts.trace_id
+    if "from" not in email and "to" not in email:
+        email["to"] = [UNKNOWN_ADDRESS]  # the email object needs `from` or `to`
     out["email"] = email
     auth = _pick(values, _EMAIL_AUTH)
     if facts.dmarc_policy is not None:

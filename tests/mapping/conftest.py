@@ -8,10 +8,17 @@ from typing import Any
 
 import orjson
 
+from forwarder.errors import MappingError
+from forwarder.mapping import LOG_TYPES, event_id, event_time_ms, map_record
+
 ROOT = Path(__file__).resolve().parents[2]
-# Vendored from the ECS 9.4.0 release (generated/ecs/ecs_flat.yml), so a fresh
-# clone validates against the official definitions without network access.
-ECS_SCHEMA = ROOT / "tests" / "schemas" / "ecs_flat-9.4.0.yml"
+# Golden files: `<log type>.jsonl` inputs (the samples, then edge cases described in
+# cases.json by line number) and `<log type>.ocsf.ndjson` / `.ecs.ndjson` outputs,
+# written by scripts/regen_golden.py.
+GOLDEN_DIR = ROOT / "tests" / "mapping" / "golden"
+# Event time of records that state none (email events without messageTimestamp):
+# 2024-06-13T00:00:00Z, so that golden outputs do not depend on the clock.
+GOLDEN_TIME_MS = 1_718_236_800_000
 
 
 def samples_dir() -> Path:
@@ -64,3 +71,27 @@ def empties(doc: Any, path: str = "") -> Iterator[str]:
     elif isinstance(doc, list):
         for item in doc:
             yield from empties(item, path)
+
+
+def golden_lines() -> Iterator[tuple[str, int, str]]:
+    """(log type, line number from 1, record text) of every golden input."""
+    for log_type in LOG_TYPES:
+        path = GOLDEN_DIR / f"{log_type.lower()}.jsonl"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                yield log_type, number, line
+
+
+def golden_output(log_type: str, line: str, schema: str) -> dict[str, Any]:
+    """What the mapper makes of a golden input line: the document, or
+    {"mapping_error": reason}. Deterministic: the record's own time or GOLDEN_TIME_MS,
+    the deterministic event id, raw = the line."""
+    record = orjson.loads(line)
+    try:
+        uid = event_id(record, log_type)
+        time_ms = event_time_ms(record, log_type)
+        if time_ms is None:
+            time_ms = GOLDEN_TIME_MS
+        return map_record(record, log_type, schema, event_id=uid, time_ms=time_ms, raw=line)
+    except MappingError as exc:
+        return {"mapping_error": exc.reason}
