@@ -147,7 +147,12 @@ KINDS: tuple[Kind, ...] = (
             Row("type", "api.service.name", "aws.workmail.type", "EWS or LAMBDA"),
             Row("domain", "resources[].name", "destination.domain"),
             Row("function_arn", "resources[].uid", "aws.workmail.function_arn"),
-            Row("ews_endpoint", "http_request.url.url_string", "url.original"),
+            Row(
+                "ews_endpoint",
+                "http_request.url.url_string",
+                "url.original",
+                "host also in OCSF dst_endpoint.hostname (.ip for an IP literal), ECS url.domain",
+            ),
             Row("error_message", "status_detail", "error.message"),
             Row("availability_event_successful", "status_id", "event.outcome", verbatim=False),
         ),
@@ -196,7 +201,13 @@ KINDS: tuple[Kind, ...] = (
                 "ECS in lower case",
                 verbatim=False,
             ),
-            Row("event.recipients", "email.to", "email.to.address"),
+            Row(
+                "event.recipients",
+                "email.to",
+                "email.to.address",
+                "OCSF needs a from or to address: unknown@unknown.invalid when none is known; "
+                "addresses outside OCSF email_t stay in unmapped / aws.workmail",
+            ),
             Row("event.recipient", "email.delivered_to_list", "email.to.address"),
             Row("event.sender", "unmapped.event.sender", "email.sender.address"),
             Row("event.from", "email.from", "email.from.address"),
