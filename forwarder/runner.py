@@ -48,6 +48,7 @@ class SinkRunner:
         self._slots = asyncio.Semaphore(sink.max_pending or config.max_in_flight)
         self._timeout = sink.send_timeout or config.timeout
         self._attrs = {"sink": config.id}
+        self.in_flight = 0  # batches being sent, retried or awaiting an indexer ack
 
     async def run(self) -> None:
         """Deliver until the queue is closed and everything taken from it is resolved."""
@@ -80,9 +81,11 @@ class SinkRunner:
     async def _deliver(self, events: list[Event]) -> None:
         view = self.sink.view
         nbytes = sum(len(event.docs[view]) for event in events)
+        self.in_flight += 1
         try:
             await self._deliver_with_retries(events)
         finally:
+            self.in_flight -= 1
             self._slots.release()
             self.queue.release(len(events), nbytes)
 

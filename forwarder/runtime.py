@@ -42,6 +42,11 @@ class StopSignal:
         self.stop.set()
 
 
+def _observe_runner(metrics: Metrics, runner: SinkRunner) -> None:
+    attrs = {"sink": runner.config.id}
+    metrics.add_gauge("wmf_sink_batches_in_flight", lambda: [(float(runner.in_flight), attrs)])
+
+
 async def _supervise(source: Source, ctx: SourceContext) -> bool:
     """Run a source; restart it with backoff if it crashes. False if it gave up."""
     backoff = Backoff(initial=1.0, maximum=60.0)
@@ -98,6 +103,8 @@ async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int
         SinkRunner(sink, c, queue, pipeline, metrics, health)
         for sink, c, queue in zip(sinks, config.sinks, queues, strict=True)
     ]
+    for runner in runners:
+        _observe_runner(metrics, runner)
     sources = [build_source(source_config) for source_config in config.sources]
     ctx = SourceContext(pipeline, state, metrics, drain=drain)
     clean = True

@@ -141,6 +141,7 @@ class Metrics:
         for name, description in (
             ("wmf_sink_queued_events", "Events queued or in flight per sink"),
             ("wmf_sink_queued_bytes", "Bytes queued or in flight per sink"),
+            ("wmf_sink_batches_in_flight", "Batches being sent or awaiting confirmation per sink"),
         ):
             self._gauges[name] = []
             meter.create_observable_gauge(

@@ -10,9 +10,12 @@ __all__ = ["Source", "SourceContext", "build_source"]
 
 def build_source(config: SourceBase) -> Source:
     """The registry: one line per source type."""
-    from forwarder.config import FilesSourceConfig
+    from forwarder.config import FilesSourceConfig, S3SqsSourceConfig
     from forwarder.sources.files import FilesSource
+    from forwarder.sources.s3_sqs import S3SqsSource
 
     if isinstance(config, FilesSourceConfig):
         return FilesSource(config)
+    if isinstance(config, S3SqsSourceConfig):
+        return S3SqsSource(config)
     raise ValueError(f"no source implementation for {type(config).__name__}")

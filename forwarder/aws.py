@@ -1,0 +1,65 @@
+"""The one place that builds AWS clients (aiobotocore).
+
+Credentials come from the standard chain (environment, shared profile, ECS task role,
+IRSA web identity); a source's `region` and `endpoint_url` override the rest, so moto,
+LocalStack and VPC endpoints all work the same way. Retries use botocore's "standard"
+mode (exponential backoff with jitter, throttling errors included); the read timeout
+sits above the SQS long-poll wait, so a long poll is never cut as a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+from forwarder.config import AwsEndpoint
+
+LONG_POLL_MAX = 20.0  # seconds: SQS WaitTimeSeconds upper bound
+
+
+def client_config(*, max_pool_connections: int = 20, read_timeout: float = 60.0) -> AioConfig:
+    return AioConfig(
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=max_pool_connections,
+        connect_timeout=10,
+        read_timeout=max(read_timeout, LONG_POLL_MAX + 10),
+    )
+
+
+@asynccontextmanager
+async def client(
+    service: str,
+    endpoint: AwsEndpoint,
+    *,
+    max_pool_connections: int = 20,
+    read_timeout: float = 60.0,
+) -> AsyncIterator[Any]:
+    """An aiobotocore client for `service`, closed (with its connection pool) on exit."""
+    session = get_session()
+    config = client_config(max_pool_connections=max_pool_connections, read_timeout=read_timeout)
+    async with session.create_client(
+        service,
+        region_name=endpoint.region,
+        endpoint_url=endpoint.endpoint_url,
+        config=config,
+    ) as aws_client:
+        yield aws_client
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError ("NoSuchKey", "AccessDenied", "404", ...)."""
+    error = exc.response.get("Error", {})
+    return str(error.get("Code", ""))
+
+
+def http_status(exc: ClientError) -> int:
+    meta = exc.response.get("ResponseMetadata", {})
+    try:
+        return int(meta.get("HTTPStatusCode", 0))
+    except (TypeError, ValueError):
+        return 0
