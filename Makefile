@@ -32,5 +32,8 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check forwarder tests
 	$(BIN)/mypy
 
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench all
+
 clean:
 	rm -rf .state out inbox
