@@ -137,16 +137,31 @@ class Metrics:
             unit="{commit}",
             description="Checkpoint writes the state store refused",
         )
+        self.source_lag = meter.create_histogram(
+            "wmf_source_lag_seconds",
+            unit="s",
+            description="Upstream event time (S3 event, CloudWatch event) to the last sink ack",
+            explicit_bucket_boundaries_advisory=[1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+        )
         self._gauges: dict[str, list[Gauge]] = {}
         for name, description in (
+            ("wmf_s3_messages", "SQS messages by outcome (cumulative)"),
+            ("wmf_s3_objects", "S3 objects by outcome (cumulative)"),
+            ("wmf_s3_bytes_read", "Bytes read from S3 objects (cumulative)"),
+            ("wmf_sqs_receive_errors", "Failed SQS ReceiveMessage calls (cumulative)"),
+            ("wmf_sqs_visibility_extensions", "Visibility heartbeats by outcome (cumulative)"),
             ("wmf_sink_queued_events", "Events queued or in flight per sink"),
             ("wmf_sink_queued_bytes", "Bytes queued or in flight per sink"),
             ("wmf_sink_batches_in_flight", "Batches being sent or awaiting confirmation per sink"),
         ):
             self._gauges[name] = []
-            meter.create_observable_gauge(
-                name, callbacks=[self._observer(name)], description=description
+            # "(cumulative)" values only grow: export them as counters, the rest as gauges.
+            create = (
+                meter.create_observable_counter
+                if description.endswith("(cumulative)")
+                else meter.create_observable_gauge
             )
+            create(name, callbacks=[self._observer(name)], description=description)
 
     def add_gauge(self, name: str, gauge: Gauge) -> None:
         self._gauges[name].append(gauge)

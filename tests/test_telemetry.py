@@ -78,3 +78,21 @@ def test_secrets_are_redacted_from_logs() -> None:
     text = buffer.getvalue()
     assert "s3cr3t" not in text and "k3y" not in text
     assert '"sink":"a"' in text
+
+
+def test_s3_source_counters_and_lag_are_exported() -> None:
+    from forwarder.config import S3SqsSourceConfig
+    from forwarder.sources.s3_sqs.source import S3SqsSource
+
+    metrics = Metrics()
+    source = S3SqsSource(S3SqsSourceConfig(id="s3", type="s3_sqs", queue_url="http://q"))
+    source._observe(metrics)
+    source.stats.messages_deleted = 3
+    source.stats.objects_missing = 1
+    source.stats.bytes_read = 10
+    metrics.source_lag.record(12.0, {"source": "s3"})
+    text = metrics.render().decode()
+    assert 'wmf_s3_messages_total{outcome="deleted",source="s3"} 3.0' in text
+    assert 'wmf_s3_objects_total{outcome="missing",source="s3"} 1.0' in text
+    assert 'wmf_s3_bytes_read_total{source="s3"} 10.0' in text
+    assert 'wmf_source_lag_seconds_count{source="s3"} 1.0' in text

@@ -35,6 +35,7 @@ from forwarder.sources.s3_sqs.notifications import parse_body
 from forwarder.sources.s3_sqs.progress import PROGRESS_TTL, Progress, ProgressCommitter
 from forwarder.sources.s3_sqs.reader import TRANSIENT_ERRORS, ObjectReader, Outcome
 from forwarder.sources.s3_sqs.visibility import VisibilityKeeper
+from forwarder.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -203,7 +204,35 @@ class S3SqsSource(Source):
 
     # -- receiving -----------------------------------------------------------------
 
+    def _observe(self, metrics: Metrics) -> None:
+        """Export the counters this source keeps (observed at scrape time)."""
+        stats, attrs = self.stats, {"source": self.id}
+
+        def by_outcome(prefix: str) -> list[tuple[float, dict[str, str]]]:
+            return [
+                (float(getattr(stats, name)), {**attrs, "outcome": name.removeprefix(prefix)})
+                for name in stats.__dataclass_fields__
+                if name.startswith(prefix)
+            ]
+
+        def visibility() -> list[tuple[float, dict[str, str]]]:
+            keeper = self._keeper
+            if keeper is None:
+                return []
+            v = keeper.stats
+            return [(float(v.extensions), {**attrs, "outcome": "extended"}),
+                    (float(v.failures), {**attrs, "outcome": "failed"}),
+                    (float(v.capped), {**attrs, "outcome": "capped"})]  # fmt: skip
+
+        metrics.add_gauge("wmf_s3_messages", lambda: by_outcome("messages_"))
+        metrics.add_gauge("wmf_s3_objects", lambda: by_outcome("objects_"))
+        metrics.add_gauge("wmf_s3_bytes_read", lambda: [(float(stats.bytes_read), attrs)])
+        metrics.add_gauge("wmf_sqs_receive_errors", lambda: [(float(stats.receive_errors), attrs)])
+        metrics.add_gauge("wmf_sqs_visibility_extensions", visibility)
+
     async def run(self, ctx: SourceContext) -> None:
+        if self._ctx is None:
+            self._observe(ctx.metrics)
         self._ctx = ctx
         if not await self._wait_for_clients(ctx):
             return
@@ -353,6 +382,8 @@ class S3SqsSource(Source):
             del self._messages[message.message_id]
         if not ack.errored and message.event_time is not None:
             self.stats.lag_seconds = max(0.0, time.time() - message.event_time)
+            if self._ctx is not None:
+                self._ctx.metrics.source_lag.record(self.stats.lag_seconds, {"source": self.id})
 
     async def _process(self, ctx: SourceContext, reader: ObjectReader, message: Message) -> None:
         """Read what the message announces; sealed unless interrupted by stopping."""
