@@ -177,6 +177,12 @@ class ElasticsearchSinkConfig(SinkBase):
     bootstrap: bool = False  # install index/component templates with the ECS mappings
     gzip: bool = True
 
+    @field_validator("api_key", "username", "password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `${ES_API_KEY:-}` expands to "" when the variable is unset: no credential.
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _auth(self) -> ElasticsearchSinkConfig:
         if self.api_key is not None and self.username is not None:
