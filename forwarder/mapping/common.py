@@ -129,7 +129,7 @@ _ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9-]+\.[A-Za-z
 _DIGITS = re.compile(r"-?\d+(?:\.\d*)?")
 # Below this an epoch value cannot be milliseconds of a WorkMail event (it would be
 # before 1973), so it is taken as seconds.
-_SECONDS_LIMIT = 100_000_000_000
+SECONDS_LIMIT = 100_000_000_000
 MAX_TIME_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z, exclusive
 
 
@@ -168,10 +168,13 @@ def read_fields(obj: dict[str, Any], spec: dict[str, int]) -> tuple[dict[str, An
                 values[key] = flag
                 continue
         elif kind == IP:
-            if cls is str and (_IPV4.fullmatch(value) or _is_ipv6(value)):
+            if cls is str and (_IP_OK.get(value) or _valid_ip(value)):
                 values[key] = value
                 continue
         elif kind == TIME:
+            if cls is int and SECONDS_LIMIT <= value < MAX_TIME_MS:  # epoch ms, as documented
+                values[key] = value
+                continue
             ms = parse_time_ms(value)
             if ms is not None:
                 values[key] = ms
@@ -198,7 +201,7 @@ def read_fields(obj: dict[str, Any], spec: dict[str, int]) -> tuple[dict[str, An
                 values[key] = value
                 continue
         elif kind == ORG_ARN:
-            org = parse_org_arn(value) if cls is str else None
+            org = (_ORGS[value] if value in _ORGS else _org(value)) if cls is str else None
             if org is not None:
                 values[key] = value
                 values["org"] = org
@@ -224,9 +227,32 @@ def _as_bool(value: Any) -> bool | None:
     return None
 
 
+# Bounded memo caches of the per-record hot path: a daemon sees the same few source
+# IPs, organisations and seconds over and over. Each holds only immutable values (bool,
+# str, int, tuples of str), is cleared when full, and keys longer than _CACHE_KEY_MAX
+# characters (never a valid IP or a real organisation ARN) are not remembered, so the
+# memory they hold is bounded.
+IP_CACHE_MAX = 4096
+ORG_CACHE_MAX = 1024
+_CACHE_KEY_MAX = 256
+_IP_OK: dict[str, bool] = {}
+_ORGS: dict[str, tuple[str, str, str] | None] = {}
+
+
 def is_ip(value: str) -> bool:
     """An IPv4 or IPv6 address as OCSF ip_t and Elasticsearch's ip type accept it."""
-    return _IPV4.fullmatch(value) is not None or _is_ipv6(value)
+    return _IP_OK.get(value) or _valid_ip(value)
+
+
+def _valid_ip(value: str) -> bool:
+    ok = _IP_OK.get(value)
+    if ok is None:
+        ok = _IPV4.fullmatch(value) is not None or _is_ipv6(value)
+        if len(value) <= _CACHE_KEY_MAX:
+            if len(_IP_OK) >= IP_CACHE_MAX:
+                _IP_OK.clear()
+            _IP_OK[value] = ok
+    return ok
 
 
 def _is_ipv6(value: str) -> bool:
@@ -245,11 +271,11 @@ def parse_time_ms(value: Any) -> int | None:
     string, or an ISO-8601 string; None when the value is not a usable time."""
     kind = type(value)
     if kind is int:
-        ms = value if abs(value) >= _SECONDS_LIMIT else value * 1000
+        ms = value if abs(value) >= SECONDS_LIMIT else value * 1000
     elif kind is float:
         if not isfinite(value):
             return None
-        ms = int(value if abs(value) >= _SECONDS_LIMIT else value * 1000)
+        ms = int(value if abs(value) >= SECONDS_LIMIT else value * 1000)
     elif kind is str:
         text = value.strip()
         if _DIGITS.fullmatch(text):
@@ -260,7 +286,23 @@ def parse_time_ms(value: Any) -> int | None:
     return ms if 0 <= ms < MAX_TIME_MS else None
 
 
+# (text, epoch ms) of the last ISO string parsed: an email record's messageTimestamp
+# is parsed for its event time and again by read_fields. One tuple, replaced whole.
+_LAST_ISO: tuple[str | None, int | None] = (None, None)
+
+
 def _parse_iso(text: str) -> int | None:
+    global _LAST_ISO
+    last = _LAST_ISO
+    if text == last[0]:
+        return last[1]
+    ms = _parse_iso_uncached(text)
+    if len(text) <= _CACHE_KEY_MAX:
+        _LAST_ISO = (text, ms)
+    return ms
+
+
+def _parse_iso_uncached(text: str) -> int | None:
     if len(text) < 10 or not text[:4].isdigit():
         return None
     try:
@@ -275,11 +317,29 @@ def _parse_iso(text: str) -> int | None:
 
 def iso_ms(ms: int) -> str:
     """`2024-06-12T08:58:41.000Z` for ECS dates; strftime plus a table is the fastest
-    formatting CPython offers (an f-string with seven fields is twice as slow)."""
-    return strftime("%Y-%m-%dT%H:%M:%S", gmtime(ms // 1000)) + _MILLIS[ms % 1000]
+    formatting CPython offers (an f-string with seven fields is twice as slow). The last
+    second formatted is remembered: consecutive records mostly share it."""
+    global _LAST_SECOND
+    second = ms // 1000
+    last = _LAST_SECOND
+    if second != last[0]:
+        last = _LAST_SECOND = (second, strftime("%Y-%m-%dT%H:%M:%S", gmtime(second)))
+    return last[1] + _MILLIS[ms % 1000]
 
 
 _MILLIS = tuple(f".{i:03d}Z" for i in range(1000))
+# (epoch second, its "%Y-%m-%dT%H:%M:%S" text); one tuple, replaced whole.
+_LAST_SECOND: tuple[int | None, str] = (None, "")
+
+
+def _org(value: str) -> tuple[str, str, str] | None:
+    """parse_org_arn, remembered in the bounded _ORGS (the tuple is immutable)."""
+    org = parse_org_arn(value)
+    if len(value) <= _CACHE_KEY_MAX:
+        if len(_ORGS) >= ORG_CACHE_MAX:
+            _ORGS.clear()
+        _ORGS[value] = org
+    return org
 
 
 def parse_org_arn(value: str) -> tuple[str, str, str] | None:

@@ -8,9 +8,18 @@ from typing import Any
 import orjson
 
 from forwarder.errors import MappingError
-from forwarder.mapping.common import EMAIL_EVENTS, parse_time_ms
+from forwarder.mapping.common import (
+    SECONDS_LIMIT,
+    EMAIL_EVENTS,
+    LOG_TYPES,
+    MAX_TIME_MS,
+    parse_time_ms,
+)
 
 _SORT_KEYS = orjson.OPT_SORT_KEYS
+# One hasher per log type, already fed `log_type\0`; each id hashes a copy of it.
+# Fixed in number (one per log type) and never updated in place.
+_HASHERS = {log_type: blake2b(log_type.encode() + b"\0", digest_size=16) for log_type in LOG_TYPES}
 
 
 def event_id(record: dict[str, Any], log_type: str) -> str:
@@ -23,7 +32,12 @@ def event_id(record: dict[str, Any], log_type: str) -> str:
         body = orjson.dumps(record, option=_SORT_KEYS)
     except TypeError as exc:  # orjson.JSONEncodeError: ints beyond 64 bits, odd keys
         raise MappingError("invalid_record", f"cannot serialise the record: {exc}") from exc
-    return blake2b(log_type.encode() + b"\0" + body, digest_size=16).hexdigest()
+    base = _HASHERS.get(log_type)
+    if base is None:
+        return blake2b(log_type.encode() + b"\0" + body, digest_size=16).hexdigest()
+    hasher = base.copy()
+    hasher.update(body)
+    return hasher.hexdigest()
 
 
 def event_time_ms(record: dict[str, Any], log_type: str) -> int | None:
@@ -41,4 +55,7 @@ def event_time_ms(record: dict[str, Any], log_type: str) -> int | None:
         if type(event) is not dict:
             return None
         return parse_time_ms(event.get("messageTimestamp"))
-    return parse_time_ms(record.get("event_timestamp"))
+    value = record.get("event_timestamp")
+    if type(value) is int and SECONDS_LIMIT <= value < MAX_TIME_MS:  # epoch ms, as documented
+        return value
+    return parse_time_ms(value)

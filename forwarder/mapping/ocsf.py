@@ -89,6 +89,11 @@ def _envelope(
 ) -> dict[str, Any]:
     """`activity` is (activity_id, activity_name, caption of the id for type_name)."""
     class_uid, class_name = cls
+    type_name = _TYPE_NAMES.get((class_name, activity[2]))
+    if type_name is None:
+        if len(_TYPE_NAMES) >= _TYPE_NAMES_MAX:
+            _TYPE_NAMES.clear()
+        type_name = _TYPE_NAMES[(class_name, activity[2])] = f"{class_name}: {activity[2]}"
     return {
         "class_uid": class_uid,
         "class_name": class_name,
@@ -97,7 +102,7 @@ def _envelope(
         "activity_id": activity[0],
         "activity_name": activity[1],
         "type_uid": class_uid * 100 + activity[0],
-        "type_name": f"{class_name}: {activity[2]}",
+        "type_name": type_name,
         "severity_id": 1,
         "severity": "Informational",
         "time": time_ms,
@@ -110,6 +115,12 @@ def _envelope(
         },
         "cloud": {"provider": "AWS"},
     }
+
+
+# type_name per (class name, activity caption): both come from fixed tables, so this
+# holds a few dozen str; the bound is a safeguard.
+_TYPE_NAMES_MAX = 256
+_TYPE_NAMES: dict[tuple[str, str], str] = {}
 
 
 def _outcome(out: dict[str, Any], ok: bool | None) -> None:

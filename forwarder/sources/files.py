@@ -25,12 +25,12 @@ from forwarder.decode import (
     StreamDecoder,
     decode_document,
     looks_like_document,
-    split_records,
 )
 from forwarder.errors import DecodeError
 from forwarder.events import Batch, Event, Origin
 from forwarder.sources.base import Source, SourceContext
 from forwarder.sources.file_cursor import FINGERPRINT_BYTES, Cursor, FileCheckpoint, fingerprint
+from forwarder.sources.lines import append_line_events
 
 log = structlog.get_logger(__name__)
 
@@ -322,28 +322,10 @@ class _ChunkBuilder:
     async def add_lines(self, lines: list[Line]) -> None:
         source_id, lane, ack, log_type = self.source.id, self.lane, self.ack, self.log_type
         events = self.events
+        max_line = self.source.config.max_line_bytes
         for line in lines:
             origin = Origin(source_id, lane, line.start)
-            if line.oversize:
-                events.append(
-                    Event(raw=line.data, origin=origin, ack=ack, error="line_too_long",
-                          error_detail=f"line longer than {self.source.config.max_line_bytes} "
-                          f"bytes ({line.end - line.start} bytes); first 1024 bytes kept")
-                )  # fmt: skip
-            else:
-                try:
-                    records = split_records(line.data)
-                except DecodeError as exc:
-                    events.append(
-                        Event(raw=line.data, origin=origin, ack=ack, error=exc.reason,
-                              error_detail=exc.detail)
-                    )  # fmt: skip
-                else:
-                    for r in records:
-                        events.append(
-                            Event(raw=r.raw, origin=origin, ack=ack, log_type=log_type,
-                                  time=r.time_ms / 1000.0 if r.time_ms else 0.0)
-                        )  # fmt: skip
+            append_line_events(events, line, origin, ack, log_type, max_line_bytes=max_line)
             self.end = line.end
             if len(events) >= self.limit:
                 await self.flush()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import unquote_plus
 
 import orjson
@@ -35,14 +35,8 @@ _OTHER_S3_EVENTS = (
     "LifecycleExpiration:", "LifecycleTransition", "IntelligentTiering", "ObjectTagging:",
     "ObjectAcl:",
 )  # fmt: skip
-LOG_TYPES: tuple[LogTypeName, ...] = (
-    "ACCESS_CONTROL_LOGS",
-    "AUTHENTICATION_LOGS",
-    "WORKMAIL_AVAILABILITY_PROVIDER_LOGS",
-    "WORKMAIL_MAILBOX_ACCESS_LOGS",
-    "WORKMAIL_PERSONAL_ACCESS_TOKEN_LOGS",
-    "EMAIL_EVENT_LOGS",
-)
+# The log type names, typed as config declares them (the same six as mapping.LOG_TYPES).
+LOG_TYPES: tuple[LogTypeName, ...] = get_args(LogTypeName)
 # Longest first: AUTHENTICATION_LOGS must not win inside ..._ACCESS_TOKEN_LOGS and the like.
 _LOG_TYPE_IN_KEY = re.compile(
     "|".join(re.escape(t) for t in sorted(LOG_TYPES, key=len, reverse=True)), re.IGNORECASE

@@ -30,10 +30,10 @@ from forwarder.decode import (
     StreamDecoder,
     decode_document,
     looks_like_document,
-    split_records,
 )
 from forwarder.errors import DecodeError, StateError
 from forwarder.events import Batch, Event, Origin, Status
+from forwarder.sources.lines import append_line_events
 from forwarder.sources.s3_sqs.notifications import ObjectRef, log_type_from_key
 from forwarder.sources.s3_sqs.progress import Progress, progress_key
 
@@ -348,24 +348,10 @@ class _ChunkBuilder:
         for line in lines:
             origin = Origin(source_id, partition, line.start)
             before = len(events)
-            if line.oversize:
-                events.append(
-                    Event(raw=line.data, origin=origin, ack=ack, error="line_too_long",
-                          error_detail=f"line longer than {self.max_line} bytes "
-                          f"({line.end - line.start} bytes); first 1024 bytes kept")
-                )  # fmt: skip
-            else:
-                try:
-                    records = split_records(line.data)
-                except DecodeError as exc:
-                    events.append(Event(raw=line.data, origin=origin, ack=ack, error=exc.reason,
-                                        error_detail=exc.detail))  # fmt: skip
-                else:
-                    for r in records:
-                        events.append(
-                            Event(raw=r.raw, origin=origin, ack=ack, log_type=log_type,
-                                  time=r.time_ms / 1000.0 if r.time_ms else fallback_time)
-                        )  # fmt: skip
+            append_line_events(
+                events, line, origin, ack, log_type,
+                max_line_bytes=self.max_line, fallback_time=fallback_time,
+            )  # fmt: skip
             self.records += len(events) - before
             self.end = line.end
             if len(events) >= self.limit:
