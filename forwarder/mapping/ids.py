@@ -9,10 +9,10 @@ import orjson
 
 from forwarder.errors import MappingError
 from forwarder.mapping.common import (
-    SECONDS_LIMIT,
     EMAIL_EVENTS,
     LOG_TYPES,
     MAX_TIME_MS,
+    SECONDS_LIMIT,
     parse_time_ms,
 )
 
