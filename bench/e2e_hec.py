@@ -68,26 +68,42 @@ def _config(root: Path, hec_url: str) -> Path:
     return path
 
 
+def _peak_rss_mb(pid: int) -> float | None:
+    """VmHWM: the peak RSS of the process since its exec (fork-time pages excluded)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def _run_daemon(config: Path, cpu: int | None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one `run --drain`, pinned to `cpu`."""
+    """(seconds, peak RSS in MB) of one `run --drain`, pinned to `cpu`.
 
-    def pin() -> None:
-        if cpu is not None:
-            os.sched_setaffinity(0, {cpu})
-
+    The peak is sampled from /proc while it runs: the rusage of a forked child would
+    count the benchmark's own memory, shared with the child until its exec.
+    """
     start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "forwarder", "run", "--config", str(config), "--drain",
          "--log-format", "json", "--log-level", "warning"],
-        preexec_fn=pin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    _, status, usage = os.wait4(process.pid, 0)
+    if cpu is not None:
+        os.sched_setaffinity(process.pid, {cpu})
+    peak = 0.0
+    while process.poll() is None:
+        sample = _peak_rss_mb(process.pid)
+        peak = max(peak, sample or 0.0)
+        time.sleep(0.05)
     elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         stderr = process.stderr.read().decode() if process.stderr else ""
         raise RuntimeError(f"daemon exited {process.returncode}: {stderr[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, peak
 
 
 def _peer_cpu(cpu: int | None) -> int | None:
