@@ -14,13 +14,14 @@ from pathlib import Path
 
 import orjson
 
-from bench import e2e_hec, mapping
+from bench import e2e_hec, e2e_s3, mapping
 from bench.common import BenchResult, Options, environment, pin_to_one_cpu
 
 # name -> run; `all` runs them in this order. End-to-end benchmarks join here.
 BENCHES: dict[str, Callable[[Options], BenchResult]] = {
     mapping.NAME: mapping.run,
     e2e_hec.NAME: e2e_hec.run,
+    e2e_s3.NAME: e2e_s3.run,
 }
 
 
