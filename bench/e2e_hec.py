@@ -10,10 +10,7 @@ backlog: memory must be bounded by the queues, not by the backlog.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import yaml
 
 from bench.common import BenchResult, Options
 from bench.corpus import generate
+from bench.daemon import hec_sink, other_cpu, run_daemon
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
 
 NAME = "hec"
@@ -46,20 +44,7 @@ def _config(root: Path, hec_url: str) -> Path:
     config = {
         "state": {"path": str(root / "state.db")},
         "sources": [{"id": "inbox", "type": "files", "path": str(root / "inbox")}],
-        "sinks": [
-            {
-                "id": "splunk",
-                "type": "splunk_hec",
-                "url": hec_url,
-                "token": HEC_TOKEN,
-                "schema": "ocsf",
-                "indexer_ack": True,
-                "ack_poll_interval": "100ms",
-                "gzip_level": 1,
-                "max_in_flight": 4,
-                "batch": {"max_events": 500, "max_bytes": 1_000_000, "max_wait": "200ms"},
-            }
-        ],
+        "sinks": [hec_sink(hec_url)],
         "dead_letter": {"path": str(root / "dead-letter.ndjson")},
         "telemetry": {"listen": None},
     }
@@ -68,64 +53,19 @@ def _config(root: Path, hec_url: str) -> Path:
     return path
 
 
-def _peak_rss_mb(pid: int) -> float | None:
-    """VmHWM: the peak RSS of the process since its exec (fork-time pages excluded)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def _run_daemon(config: Path, cpu: int | None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one `run --drain`, pinned to `cpu`.
-
-    The peak is sampled from /proc while it runs: the rusage of a forked child would
-    count the benchmark's own memory, shared with the child until its exec.
-    """
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "forwarder", "run", "--config", str(config), "--drain",
-         "--log-format", "json", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    if cpu is not None:
-        os.sched_setaffinity(process.pid, {cpu})
-    peak = 0.0
-    while process.poll() is None:
-        sample = _peak_rss_mb(process.pid)
-        peak = max(peak, sample or 0.0)
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - start
-    if process.returncode != 0:
-        stderr = process.stderr.read().decode() if process.stderr else ""
-        raise RuntimeError(f"daemon exited {process.returncode}: {stderr[-2000:]}")
-    return elapsed, peak
-
-
-def _peer_cpu(cpu: int | None) -> int | None:
-    if cpu is None or not hasattr(os, "sched_getaffinity"):
-        return None
-    others = sorted(os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)) - {cpu})
-    return others[0] if others else None
-
-
 def _measure(records: int, seed: int, cpu: int | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wmf-bench-") as tmp:
         root = Path(tmp)
         (root / "inbox").mkdir()
         with PeerProcess("hec", "--token", HEC_TOKEN, "--ack", "--fast") as peer:
-            peer_cpu = _peer_cpu(cpu)
+            peer_cpu = other_cpu(cpu)
             if peer_cpu is not None and peer.pid is not None:
                 os.sched_setaffinity(peer.pid, {peer_cpu})
             config = _config(root, peer.url)
-            empty, _ = _run_daemon(config, cpu)
+            empty, _ = run_daemon(config, cpu)
             (root / "state.db").unlink(missing_ok=True)
             _write_inbox(root / "inbox", records, seed)
-            elapsed, rss = _run_daemon(config, cpu)
+            elapsed, rss = run_daemon(config, cpu)
             received = int(peer.control("stats")["events"])
     seconds = max(elapsed - empty, 1e-9)
     return {"records": records, "seconds": round(seconds, 3), "startup_s": round(empty, 3),

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ import yaml
 
 from bench.common import BenchResult, Options
 from bench.corpus import generate
-from bench.e2e_hec import _peak_rss_mb, _peer_cpu
+from bench.daemon import hec_sink, other_cpu, run_daemon
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
 from tests.peers.moto import CREDENTIALS, REGION, MotoServer
 
@@ -75,45 +72,13 @@ def _config(root: Path, endpoint: str, queue: str, hec_url: str) -> Path:
                 "wait_time": "1s",
             }
         ],
-        "sinks": [
-            {
-                "id": "splunk",
-                "type": "splunk_hec",
-                "url": hec_url,
-                "token": HEC_TOKEN,
-                "schema": "ocsf",
-                "indexer_ack": True,
-                "ack_poll_interval": "100ms",
-                "gzip_level": 1,
-                "max_in_flight": 4,
-                "batch": {"max_events": 500, "max_bytes": 1_000_000, "max_wait": "200ms"},
-            },
-        ],
+        "sinks": [hec_sink(hec_url)],
         "dead_letter": {"path": str(root / "dead-letter.ndjson")},
         "telemetry": {"listen": None},
     }
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def _run(config: Path, cpu: int | None) -> tuple[float, float]:
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "forwarder", "run", "--config", str(config), "--drain",
-         "--log-format", "json", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **CREDENTIALS},
-    )  # fmt: skip
-    if cpu is not None:
-        os.sched_setaffinity(process.pid, {cpu})
-    peak = 0.0
-    while process.poll() is None:
-        peak = max(peak, _peak_rss_mb(process.pid) or 0.0)
-        time.sleep(0.05)
-    if process.returncode != 0:
-        stderr = process.stderr.read().decode() if process.stderr else ""
-        raise RuntimeError(f"daemon exited {process.returncode}: {stderr[-2000:]}")
-    return time.perf_counter() - start, peak
 
 
 def run(options: Options) -> BenchResult:
@@ -126,7 +91,7 @@ def run(options: Options) -> BenchResult:
         server = MotoServer(root)
         try:
             with PeerProcess("hec", "--token", HEC_TOKEN, "--ack", "--fast") as peer:
-                other = _peer_cpu(cpu)
+                other = other_cpu(cpu)
                 if other is not None:
                     for pid in (peer.pid, server.proc.pid):
                         if pid is not None:
@@ -134,10 +99,14 @@ def run(options: Options) -> BenchResult:
                 empty_queue = str(
                     server.client("sqs").create_queue(QueueName=MotoServer.unique("e"))["QueueUrl"]
                 )
-                empty, _ = _run(_config(root, server.endpoint_url, empty_queue, peer.url), cpu)
+                empty, _ = run_daemon(
+                    _config(root, server.endpoint_url, empty_queue, peer.url), cpu, CREDENTIALS
+                )
                 (root / "state.db").unlink(missing_ok=True)
                 queue = _setup(server, records, options.seed)
-                elapsed, rss = _run(_config(root, server.endpoint_url, queue, peer.url), cpu)
+                elapsed, rss = run_daemon(
+                    _config(root, server.endpoint_url, queue, peer.url), cpu, CREDENTIALS
+                )
                 received = int(peer.control("stats")["events"])
         finally:
             server.stop()
