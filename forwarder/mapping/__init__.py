@@ -17,9 +17,9 @@ from forwarder.mapping.common import (
     LOG_TYPES,
     MAX_TIME_MS,
     SCHEMAS,
-    read_email,
 )
 from forwarder.mapping.detect import detect_log_type, normalize_log_type
+from forwarder.mapping.email import read_email
 from forwarder.mapping.ids import event_id, event_time_ms
 
 __all__ = [

@@ -73,8 +73,8 @@ FIELD_SPECS: dict[str, dict[str, int]] = {
     | dict.fromkeys(("type", "domain", "function_arn", "ews_endpoint", "error_message"), STR)
     | {"availability_event_successful": BOOL},
 }
-_EMAIL_ENVELOPE = {"traceId": STR, "event": OBJECT}
-_EMAIL_EVENT = (
+EMAIL_ENVELOPE_FIELDS = {"traceId": STR, "event": OBJECT}
+EMAIL_EVENT_FIELDS = (
     dict.fromkeys(
         ("eventName", "subject", "messageId", "spamVerdict", "dkimVerdict", "dmarcVerdict"), STR
     )
@@ -84,7 +84,7 @@ _EMAIL_EVENT = (
     | {"recipients": EMAIL_LIST, "destination": EMAIL_LIST, "messageTimestamp": TIME}
     | {"ruleActions": RAW, "bouncedRecipient": OBJECT}
 )
-_BOUNCE = {"emailAddress": EMAIL, "reason": STR, "status": STR}
+BOUNCE_FIELDS = {"emailAddress": EMAIL, "reason": STR, "status": STR}
 
 # The snake_case name a documented camelCase email event field takes under ECS
 # aws.workmail (the others keep their name).
@@ -125,7 +125,7 @@ _IPV4 = re.compile(
 # An address as OCSF 1.5.0's email_t defines it (its regex, minus the `,` its `+-/`
 # range lets in): not a display name, not junk. Anything else is kept verbatim in
 # OCSF `unmapped` / ECS `aws.workmail`.
-_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
+ADDRESS_PATTERN = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+")
 _DIGITS = re.compile(r"-?\d+(?:\.\d*)?")
 # Below this an epoch value cannot be milliseconds of a WorkMail event (it would be
 # before 1973), so it is taken as seconds.
@@ -190,14 +190,14 @@ def read_fields(obj: dict[str, Any], spec: dict[str, int]) -> tuple[dict[str, An
                 values[key] = [value]
                 continue
         elif kind == EMAIL:
-            if cls is str and _ADDRESS.fullmatch(value):
+            if cls is str and ADDRESS_PATTERN.fullmatch(value):
                 values[key] = value
                 continue
         elif kind == EMAIL_LIST:
-            if cls is str and _ADDRESS.fullmatch(value):
+            if cls is str and ADDRESS_PATTERN.fullmatch(value):
                 values[key] = [value]
                 continue
-            if cls is list and all(type(v) is str and _ADDRESS.fullmatch(v) for v in value):
+            if cls is list and all(type(v) is str and ADDRESS_PATTERN.fullmatch(v) for v in value):
                 values[key] = value
                 continue
         elif kind == ORG_ARN:
@@ -368,97 +368,3 @@ def url_host(url: str) -> str | None:
     else:
         host = host.split(":", 1)[0]
     return host.lower() or None
-
-
-class EmailFacts:
-    """One email event record read for the OCSF and ECS mappers.
-
-    `values`/`extra` are the inner event's fields as `read_fields` returns them;
-    `top_extra` the envelope's unusable or undocumented fields, `bounce_extra` those
-    of `bouncedRecipient`. Addresses from every field that names a recipient are
-    merged into `recipients`, the bounced one first.
-    """
-
-    __slots__ = (
-        "activity_id",
-        "bounce_extra",
-        "bounce_status",
-        "delivered_to",
-        "direction_id",
-        "dmarc_policy",
-        "extra",
-        "failed",
-        "name",
-        "reason",
-        "recipients",
-        "top_extra",
-        "trace_id",
-        "values",
-    )
-
-    def __init__(
-        self, name: str, top: tuple[dict[str, Any], dict[str, Any]], event: dict[str, Any]
-    ) -> None:
-        self.name = name
-        values, extra = read_fields(event, _EMAIL_EVENT)
-        self.values = values
-        self.extra = extra
-        self.trace_id: str | None = top[0].get("traceId")
-        self.top_extra: dict[str, Any] = top[1]
-        self.activity_id, self.direction_id, self.failed = EMAIL_EVENT_SHAPES.get(
-            name, (99, 0, False)
-        )
-        get = values.get
-        if name == "RULE_APPLIED" and "ruleType" in values:
-            self.direction_id = RULE_DIRECTION.get(values["ruleType"], 0)
-        self.reason: str | None = get("reason")
-        dmarc, policy = get("dmarcPolicy"), get("policy")
-        self.dmarc_policy: str | None = dmarc or policy
-        if dmarc is not None and policy is not None and policy != dmarc:
-            extra["policy"] = policy
-        self.bounce_status: str | None = None
-        self.bounce_extra: dict[str, Any] = {}
-        recipients: list[str] = []
-        bounce = get("bouncedRecipient")
-        if bounce is not None:
-            found, self.bounce_extra = read_fields(bounce, _BOUNCE)
-            if "emailAddress" in found:
-                recipients.append(found["emailAddress"])
-            reason = found.get("reason")
-            if reason is not None and self.reason not in (None, reason):
-                self.bounce_extra["reason"] = reason
-            elif reason is not None:
-                self.reason = reason
-            self.bounce_status = found.get("status")
-        for key in ("recipients", "destination"):
-            for address in get(key, ()):
-                if address not in recipients:
-                    recipients.append(address)
-        for key in ("recipient", "journalingAddress"):
-            address = get(key)
-            if address is not None and address not in recipients:
-                recipients.append(address)
-        actions = get("ruleActions")
-        if type(actions) is list:
-            for action in actions:
-                if type(action) is dict and type(action.get("recipients")) is list:
-                    for address in action["recipients"]:
-                        valid = type(address) is str and _ADDRESS.fullmatch(address)
-                        if valid and address not in recipients:
-                            recipients.append(address)
-        self.recipients = recipients
-        self.delivered_to: str | None = (
-            get("recipient") if name in ("MAILBOX_EMAIL_DELIVERED", "OUTGOING_EMAIL_SENT") else None
-        )
-
-
-def read_email(record: dict[str, Any]) -> EmailFacts | str:
-    """The record's facts, or why it is not a usable email event."""
-    top = read_fields(record, _EMAIL_ENVELOPE)
-    event = top[0].get("event")
-    if event is None:
-        return "event: expected an object"
-    name = event.get("eventName")
-    if type(name) is not str or not name:
-        return "event.eventName: expected a non-empty string"
-    return EmailFacts(name, top, event)

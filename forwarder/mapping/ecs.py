@@ -15,11 +15,11 @@ from forwarder.mapping.common import (
     KIND_BY_LOG_TYPE,
     MAILBOX_ACCESS,
     PERSONAL_ACCESS_TOKEN,
-    EmailFacts,
     iso_ms,
     read_fields,
     url_host,
 )
+from forwarder.mapping.email import EmailFacts
 
 VERSION = "9.4.0"
 _DATASET = {log_type: f"aws.workmail_{kind}" for log_type, kind in KIND_BY_LOG_TYPE.items()}

@@ -18,11 +18,11 @@ from forwarder.mapping.common import (
     MAILBOX_ACCESS,
     PERSONAL_ACCESS_TOKEN,
     PRODUCT_NAME,
-    EmailFacts,
     is_ip,
     read_fields,
     url_host,
 )
+from forwarder.mapping.email import EmailFacts
 
 VERSION = "1.5.0"
 # Stands in for an identity OCSF requires (user, entity and policy need a name or uid)
