@@ -86,7 +86,9 @@ def test_s3_source_counters_and_lag_are_exported() -> None:
 
     metrics = Metrics()
     source = S3SqsSource(S3SqsSourceConfig(id="s3", type="s3_sqs", queue_url="http://q"))
-    source._observe(metrics)
+    from forwarder.sources.s3_sqs.metrics import observe
+
+    observe(source, metrics)
     source.stats.messages_deleted = 3
     source.stats.objects_missing = 1
     source.stats.bytes_read = 10

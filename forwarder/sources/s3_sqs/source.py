@@ -31,11 +31,11 @@ from forwarder.config import S3SqsSourceConfig
 from forwarder.events import Batch, Event, Origin, Status
 from forwarder.sources.base import Source, SourceContext
 from forwarder.sources.s3_sqs.messages import Message, S3SqsStats, stall_reason
+from forwarder.sources.s3_sqs.metrics import observe
 from forwarder.sources.s3_sqs.notifications import parse_body
 from forwarder.sources.s3_sqs.progress import PROGRESS_TTL, Progress, ProgressCommitter
 from forwarder.sources.s3_sqs.reader import TRANSIENT_ERRORS, ObjectReader, Outcome
 from forwarder.sources.s3_sqs.visibility import VisibilityKeeper
-from forwarder.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -204,35 +204,9 @@ class S3SqsSource(Source):
 
     # -- receiving -----------------------------------------------------------------
 
-    def _observe(self, metrics: Metrics) -> None:
-        """Export the counters this source keeps (observed at scrape time)."""
-        stats, attrs = self.stats, {"source": self.id}
-
-        def by_outcome(prefix: str) -> list[tuple[float, dict[str, str]]]:
-            return [
-                (float(getattr(stats, name)), {**attrs, "outcome": name.removeprefix(prefix)})
-                for name in stats.__dataclass_fields__
-                if name.startswith(prefix)
-            ]
-
-        def visibility() -> list[tuple[float, dict[str, str]]]:
-            keeper = self._keeper
-            if keeper is None:
-                return []
-            v = keeper.stats
-            return [(float(v.extensions), {**attrs, "outcome": "extended"}),
-                    (float(v.failures), {**attrs, "outcome": "failed"}),
-                    (float(v.capped), {**attrs, "outcome": "capped"})]  # fmt: skip
-
-        metrics.add_gauge("wmf_s3_messages", lambda: by_outcome("messages_"))
-        metrics.add_gauge("wmf_s3_objects", lambda: by_outcome("objects_"))
-        metrics.add_gauge("wmf_s3_bytes_read", lambda: [(float(stats.bytes_read), attrs)])
-        metrics.add_gauge("wmf_sqs_receive_errors", lambda: [(float(stats.receive_errors), attrs)])
-        metrics.add_gauge("wmf_sqs_visibility_extensions", visibility)
-
     async def run(self, ctx: SourceContext) -> None:
         if self._ctx is None:
-            self._observe(ctx.metrics)
+            observe(self, ctx.metrics)
         self._ctx = ctx
         if not await self._wait_for_clients(ctx):
             return
