@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ from forwarder.events import Status
 from forwarder.sinks.elasticsearch import ElasticsearchSink
 from tests.conftest import sample_records
 from tests.peers.fixtures import ES_API_KEY, OS_PASSWORD, OS_USER, PeerProcess
-from tests.test_runner import Rig, batch_of
+from tests.sinks.helpers import deliver_through
+from tests.test_runner import Rig
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,21 +33,9 @@ def es_config(peer: PeerProcess, **overrides: Any) -> ElasticsearchSinkConfig:
 
 async def deliver(tmp_path: Path, config: ElasticsearchSinkConfig, raws: list[bytes],
                   timeout: float = 20) -> tuple[Ack, Rig]:  # fmt: skip
-    sink = ElasticsearchSink(config)
-    await sink.start()
-    rig = Rig(tmp_path, [sink], retry=FAST_RETRY)
-    rig.start()
-    ack = Ack()
-    await rig.pipeline.send(batch_of(raws, ack))
-    ack.seal()
-    try:
-        await asyncio.wait_for(ack.wait(), timeout)
-        await rig.finish()
-    finally:
-        for task in rig.tasks:
-            task.cancel()
-        await sink.close()
-    return ack, rig
+    return await deliver_through(
+        tmp_path, ElasticsearchSink(config), raws, timeout, retry=FAST_RETRY
+    )
 
 
 def documents(peer: PeerProcess) -> dict[str, list[dict[str, Any]]]:

@@ -16,6 +16,7 @@ from forwarder.events import Event, Status
 from forwarder.sinks.splunk_hec import SplunkHecSink
 from tests.conftest import sample_records
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
+from tests.sinks.helpers import deliver_through
 from tests.test_runner import Rig, batch_of
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,19 +36,10 @@ def hec_config(peer: PeerProcess, **overrides: Any) -> SplunkHecSinkConfig:
 async def deliver(tmp_path: Path, config: SplunkHecSinkConfig, raws: list[bytes],
                   timeout: float = 20) -> tuple[Ack, Rig, SplunkHecSink]:  # fmt: skip
     sink = SplunkHecSink(config)
-    await sink.start()
-    rig = Rig(tmp_path, [sink], retry=config.retry.model_dump(), timeout=config.timeout)  # type: ignore[list-item]
-    rig.start()
-    ack = Ack()
-    await rig.pipeline.send(batch_of(raws, ack))
-    ack.seal()
-    try:
-        await asyncio.wait_for(ack.wait(), timeout)
-        await rig.finish()
-    finally:
-        for task in rig.tasks:
-            task.cancel()
-        await sink.close()
+    retry = config.retry.model_dump()
+    ack, rig = await deliver_through(
+        tmp_path, sink, raws, timeout, retry=retry, timeout=config.timeout
+    )
     return ack, rig, sink
 
 
