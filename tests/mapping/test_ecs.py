@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import orjson
@@ -10,7 +9,7 @@ from forwarder.errors import MappingError
 from forwarder.mapping import KIND_BY_LOG_TYPE, event_id, event_time_ms, map_record
 from tests.mapping.conftest import empties, leaves, sample_ids, sample_lines
 from tests.mapping.ecs_checker import check_ecs
-from tests.mapping.test_ocsf import MUTATIONS, NOW, SAMPLES
+from tests.mapping.test_ocsf import MUTATIONS, NOW, SAMPLES, sample
 
 LINES = list(sample_lines())
 
@@ -19,14 +18,6 @@ def ecs(record: dict[str, Any], log_type: str, raw: str | None = None) -> dict[s
     uid = event_id(record, log_type)
     time_ms = event_time_ms(record, log_type) or NOW
     return map_record(record, log_type, "ecs", event_id=uid, time_ms=time_ms, raw=raw)
-
-
-def sample(log_type: str, **match: Any) -> dict[str, Any]:
-    for kind, record in SAMPLES:
-        fields = record.get("event", record) if kind == "EMAIL_EVENT_LOGS" else record
-        if kind == log_type and all(fields.get(k) == v for k, v in match.items()):
-            return copy.deepcopy(record)
-    raise LookupError(f"no {log_type} sample with {match}")
 
 
 def assert_ecs_valid(doc: dict[str, Any]) -> None:
