@@ -13,18 +13,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from forwarder.config import AwsEndpoint
 
 LONG_POLL_MAX = 20.0  # seconds: SQS WaitTimeSeconds upper bound
+# Errors that say "not now" (network, timeouts, botocore's own): try again later.
+TRANSIENT_ERRORS = (BotoCoreError, aiohttp.ClientError, TimeoutError, OSError)
+# Error codes AWS uses for "slow down" (CloudWatch Logs uses all three).
+THROTTLE_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "RequestLimitExceeded", "RateExceeded",
+     "TooManyRequestsException", "RequestThrottled", "SlowDown"}
+)  # fmt: skip
 
 
-def client_config(*, max_pool_connections: int = 20, read_timeout: float = 60.0) -> AioConfig:
+def client_config(
+    *, max_pool_connections: int = 20, read_timeout: float = 60.0, max_attempts: int = 6
+) -> AioConfig:
     return AioConfig(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,
         connect_timeout=10,
         read_timeout=max(read_timeout, LONG_POLL_MAX + 10),
@@ -38,10 +48,19 @@ async def client(
     *,
     max_pool_connections: int = 20,
     read_timeout: float = 60.0,
+    max_attempts: int = 6,
 ) -> AsyncIterator[Any]:
-    """An aiobotocore client for `service`, closed (with its connection pool) on exit."""
+    """An aiobotocore client for `service`, closed (with its connection pool) on exit.
+
+    `max_attempts=1` hands every error to the caller: a source that adapts its own
+    rate must see each throttle, not botocore's retries hiding them.
+    """
     session = get_session()
-    config = client_config(max_pool_connections=max_pool_connections, read_timeout=read_timeout)
+    config = client_config(
+        max_pool_connections=max_pool_connections,
+        read_timeout=read_timeout,
+        max_attempts=max_attempts,
+    )
     async with session.create_client(
         service,
         region_name=endpoint.region,

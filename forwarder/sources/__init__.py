@@ -10,7 +10,8 @@ __all__ = ["Source", "SourceContext", "build_source"]
 
 def build_source(config: SourceBase) -> Source:
     """The registry: one line per source type."""
-    from forwarder.config import FilesSourceConfig, S3SqsSourceConfig
+    from forwarder.config import CloudWatchSourceConfig, FilesSourceConfig, S3SqsSourceConfig
+    from forwarder.sources.cloudwatch import CloudWatchSource
     from forwarder.sources.files import FilesSource
     from forwarder.sources.s3_sqs import S3SqsSource
 
@@ -18,4 +19,6 @@ def build_source(config: SourceBase) -> Source:
         return FilesSource(config)
     if isinstance(config, S3SqsSourceConfig):
         return S3SqsSource(config)
+    if isinstance(config, CloudWatchSourceConfig):
+        return CloudWatchSource(config)
     raise ValueError(f"no source implementation for {type(config).__name__}")

@@ -31,6 +31,7 @@ from tests.conftest import sample_records
 from tests.fakes import MemorySink
 from tests.peers import moto as moto_peer
 from tests.peers.moto import MotoServer
+from tests.sources.helpers import drain_source
 from tests.test_runner import Rig
 
 moto = moto_peer.moto  # the session-scoped moto_server fixture
@@ -140,24 +141,9 @@ async def drain_once(
     during: Any = None, **overrides: object,
 ) -> tuple[S3SqsSource, Rig, SourceContext]:  # fmt: skip
     """What `run --drain` does: read until the queue is empty, drain the sinks, commit."""
-    rig = Rig(tmp_path, [sink], **overrides)
-    rig.start()
     source = build_source(config)
     assert isinstance(source, S3SqsSource)
-    ctx = SourceContext(rig.pipeline, state, rig.metrics, drain=True)
-    committer = asyncio.create_task(source.commit_loop(ctx))
-    helper = asyncio.create_task(during()) if during else None
-    try:
-        await source.run(ctx)
-        await rig.finish()
-        await source.flush()
-    finally:
-        ctx.stopping.set()
-        for task in (committer, helper):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    rig, ctx = await drain_source(tmp_path, source, state, [sink], during, **overrides)
     return source, rig, ctx
 
 

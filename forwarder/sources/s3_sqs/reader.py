@@ -17,13 +17,12 @@ import asyncio
 import enum
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 import structlog
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from forwarder.acks import Ack
-from forwarder.aws import error_code, http_status
+from forwarder.aws import TRANSIENT_ERRORS, error_code, http_status
 from forwarder.decode import (
     Line,
     RawRecord,
@@ -46,7 +45,6 @@ log = structlog.get_logger(__name__)
 _ATTEMPTS = 3
 _DOCUMENT_LIMIT = 64 << 20  # a pretty-printed JSON document is read whole, up to this
 # Errors that say "try again" while fetching or streaming a body.
-TRANSIENT_ERRORS = (BotoCoreError, aiohttp.ClientError, TimeoutError, OSError)
 
 
 class Outcome(enum.Enum):

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from forwarder import aws
 from forwarder.acks import Ack, UnorderedCommitter
+from forwarder.aws import TRANSIENT_ERRORS
 from forwarder.config import S3SqsSourceConfig
 from forwarder.events import Batch, Event, Origin, Status
 from forwarder.sources.base import Source, SourceContext
@@ -34,7 +35,7 @@ from forwarder.sources.s3_sqs.messages import Message, S3SqsStats, stall_reason
 from forwarder.sources.s3_sqs.metrics import observe
 from forwarder.sources.s3_sqs.notifications import parse_body
 from forwarder.sources.s3_sqs.progress import PROGRESS_TTL, Progress, ProgressCommitter
-from forwarder.sources.s3_sqs.reader import TRANSIENT_ERRORS, ObjectReader, Outcome
+from forwarder.sources.s3_sqs.reader import ObjectReader, Outcome
 from forwarder.sources.s3_sqs.visibility import VisibilityKeeper
 
 log = structlog.get_logger(__name__)

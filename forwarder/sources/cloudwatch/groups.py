@@ -1,0 +1,61 @@
+"""Which log groups a source reads, and the log type a group's name implies."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from forwarder.aws import THROTTLE_CODES, error_code
+from forwarder.sources.cloudwatch.budget import AdaptiveBudget
+
+# Log type tokens as they may appear in a group name, after lower-casing and removing
+# separators ("/aws/vendedlogs/workmail/m-0123/AUTHENTICATION_LOGS",
+# "/aws/workmail/emailevents/acme"). Most specific first: "personalaccesstoken" must
+# win over anything shorter it contains.
+_TOKENS = (
+    ("personalaccesstoken", "WORKMAIL_PERSONAL_ACCESS_TOKEN_LOGS"),
+    ("availabilityprovider", "WORKMAIL_AVAILABILITY_PROVIDER_LOGS"),
+    ("mailboxaccess", "WORKMAIL_MAILBOX_ACCESS_LOGS"),
+    ("accesscontrol", "ACCESS_CONTROL_LOGS"),
+    ("authentication", "AUTHENTICATION_LOGS"),
+    ("emailevent", "EMAIL_EVENT_LOGS"),
+)
+_SEPARATORS = re.compile(r"[-_/. ]+")
+
+
+def log_type_from_group(name: str) -> str | None:
+    """The log type a group's name names, or None (the name is only a hint: LOGS.md 3.1)."""
+    flat = _SEPARATORS.sub("", name.lower())
+    for token, log_type in _TOKENS:
+        if token in flat:
+            return log_type
+    return None
+
+
+async def describe_groups(client: Any, prefix: str, budget: AdaptiveBudget) -> dict[str, int]:
+    """Every log group whose name starts with `prefix`: name -> creationTime (epoch ms).
+
+    Throttles slow the shared budget and are retried here; other errors propagate.
+    """
+    found: dict[str, int] = {}
+    kwargs: dict[str, Any] = {"logGroupNamePrefix": prefix}
+    while True:
+        await budget.acquire()
+        try:
+            response = await client.describe_log_groups(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) in THROTTLE_CODES:
+                budget.throttled()
+                continue
+            raise
+        budget.succeeded()
+        for group in response.get("logGroups", []):
+            name = group.get("logGroupName")
+            if isinstance(name, str) and name.startswith(prefix):
+                found[name] = int(group.get("creationTime") or 0)
+        token = response.get("nextToken")
+        if not token:
+            return found
+        kwargs["nextToken"] = token
