@@ -31,9 +31,14 @@ THROTTLE_CODES = frozenset(
 
 
 def client_config(
-    *, max_pool_connections: int = 20, read_timeout: float = 60.0, max_attempts: int = 6
+    *,
+    max_pool_connections: int = 20,
+    read_timeout: float = 60.0,
+    max_attempts: int = 6,
+    inject_host_prefix: bool = True,
 ) -> AioConfig:
     return AioConfig(
+        inject_host_prefix=inject_host_prefix,
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,
         connect_timeout=10,
@@ -49,6 +54,7 @@ async def client(
     max_pool_connections: int = 20,
     read_timeout: float = 60.0,
     max_attempts: int = 6,
+    inject_host_prefix: bool = True,
 ) -> AsyncIterator[Any]:
     """An aiobotocore client for `service`, closed (with its connection pool) on exit.
 
@@ -60,6 +66,7 @@ async def client(
         max_pool_connections=max_pool_connections,
         read_timeout=read_timeout,
         max_attempts=max_attempts,
+        inject_host_prefix=inject_host_prefix,
     )
     async with session.create_client(
         service,

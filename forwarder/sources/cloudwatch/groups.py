@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -34,12 +35,18 @@ def log_type_from_group(name: str) -> str | None:
     return None
 
 
-async def describe_groups(client: Any, prefix: str, budget: AdaptiveBudget) -> dict[str, int]:
-    """Every log group whose name starts with `prefix`: name -> creationTime (epoch ms).
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    created: int | None  # creationTime, epoch ms; None when it could not be listed
+    arn: str | None  # without the trailing ":*" (what StartLiveTail takes)
+
+
+async def describe_groups(client: Any, prefix: str, budget: AdaptiveBudget) -> dict[str, GroupInfo]:
+    """Every log group whose name starts with `prefix`, by name.
 
     Throttles slow the shared budget and are retried here; other errors propagate.
     """
-    found: dict[str, int] = {}
+    found: dict[str, GroupInfo] = {}
     kwargs: dict[str, Any] = {"logGroupNamePrefix": prefix}
     while True:
         await budget.acquire()
@@ -54,7 +61,8 @@ async def describe_groups(client: Any, prefix: str, budget: AdaptiveBudget) -> d
         for group in response.get("logGroups", []):
             name = group.get("logGroupName")
             if isinstance(name, str) and name.startswith(prefix):
-                found[name] = int(group.get("creationTime") or 0)
+                arn = group.get("logGroupArn") or str(group.get("arn") or "").removesuffix(":*")
+                found[name] = GroupInfo(int(group.get("creationTime") or 0), arn or None)
         token = response.get("nextToken")
         if not token:
             return found

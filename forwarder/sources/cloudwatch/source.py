@@ -30,9 +30,11 @@ from forwarder.config import CloudWatchSourceConfig, parse_start
 from forwarder.decode import split_records
 from forwarder.errors import DecodeError
 from forwarder.events import Batch, Event, Origin
+from forwarder.retry import Backoff
 from forwarder.sources.base import Source, SourceContext
 from forwarder.sources.cloudwatch.budget import AdaptiveBudget, shared_budget
-from forwarder.sources.cloudwatch.groups import describe_groups, log_type_from_group
+from forwarder.sources.cloudwatch.groups import GroupInfo, describe_groups, log_type_from_group
+from forwarder.sources.cloudwatch.live_tail import MAX_GROUPS_PER_SESSION, TailLedger, run_session
 from forwarder.sources.cloudwatch.metrics import observe
 from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageToken
 
@@ -51,6 +53,8 @@ class CloudWatchStats:
     duplicates_skipped: int = 0
     groups_gone: int = 0
     groups_recreated: int = 0
+    live_tail_events: int = 0  # delivered early by Live Tail
+    live_tail_covered: int = 0  # found by polling, already delivered by Live Tail
 
 
 class CloudWatchSource(Source):
@@ -63,6 +67,10 @@ class CloudWatchSource(Source):
         self._trackers: dict[str, GroupTracker] = {}
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._generation: dict[str, int] = {}
+        self._arns: dict[str, str] = {}
+        # Live Tail mode: per group, what either path handed over recently.
+        self._ledgers: dict[str, TailLedger] | None = {} if config.mode == "live_tail" else None
+        self._groups_changed = asyncio.Event()
         self._ctx: SourceContext | None = None
         self._observed = False
         self._client: Any = None
@@ -139,10 +147,10 @@ class CloudWatchSource(Source):
             return configured
         return log_type_from_group(group) or self.config.log_type
 
-    async def _discover(self) -> dict[str, int | None]:
-        """The groups to read now: name -> creationTime (None when it cannot be told)."""
+    async def _discover(self) -> dict[str, GroupInfo]:
+        """The groups to read now, by name."""
         assert self._describe_budget is not None
-        found: dict[str, int | None] = {}
+        found: dict[str, GroupInfo] = {}
         prefix = self.config.log_group_prefix
         if prefix:
             found.update(await describe_groups(self._client, prefix, self._describe_budget))
@@ -155,7 +163,7 @@ class CloudWatchSource(Source):
                 # DescribeLogGroups denied by a narrow policy: read the group anyway.
                 log.warning("cloudwatch_describe_failed", source=self.id, log_group=name,
                             error=error_code(exc))  # fmt: skip
-                found[name] = None
+                found[name] = GroupInfo(None, None)
                 continue
             if name in matches:
                 found[name] = matches[name]
@@ -163,10 +171,13 @@ class CloudWatchSource(Source):
                 log.warning("cloudwatch_group_missing", source=self.id, log_group=name)
         return found
 
-    def _admit(self, groups: dict[str, int | None], start: int) -> list[str]:
+    def _admit(self, groups: dict[str, GroupInfo], start: int) -> list[str]:
         """Create or reset trackers for what discovery found; the groups to poll."""
         ready = []
-        for name, created in groups.items():
+        for name, info in groups.items():
+            created = info.created
+            if info.arn is not None:
+                self._arns[name] = info.arn
             tracker = self._trackers.get(name)
             if tracker is not None and created is not None and tracker.created not in (
                 None, created,
@@ -187,6 +198,8 @@ class CloudWatchSource(Source):
                 self._trackers[name] = tracker
             elif tracker.created is None:
                 tracker.created = created
+            if tracker.gone or name not in self._pollers:
+                self._groups_changed.set()  # Live Tail sessions take the new set
             tracker.gone = False
             ready.append(name)
         return ready
@@ -242,6 +255,8 @@ class CloudWatchSource(Source):
         await asyncio.gather(*(one(name) for name in groups))
 
     async def _follow(self, ctx: SourceContext, start: int) -> None:
+        if self._ledgers is not None:
+            self._pollers[""] = asyncio.create_task(self._tail(ctx), name=f"live-tail:{self.id}")
         while not ctx.stopping.is_set():
             try:
                 groups = self._admit(await self._discover(), start)
@@ -323,6 +338,8 @@ class CloudWatchSource(Source):
             return True  # stopping: the checkpoint holds what was acknowledged
         tracker.force_look_back = False
         tracker.prune(self.config.max_tracked_ids)
+        if self._ledgers is not None and name in self._ledgers:
+            self._ledgers[name].forget_before(tracker.high_ts - self._look_back_ms)
         return True
 
     async def _dispatch(
@@ -335,9 +352,10 @@ class CloudWatchSource(Source):
         events: list[Event] = []
         source_id, group = self.id, tracker.name
         log_type = self._log_type(group)
+        ledger = None if self._ledgers is None else self._ledgers.setdefault(group, TailLedger())
         newest_in_page = -1
         ingestion_lag = 0
-        duplicates = 0
+        duplicates = covered = 0
         for item in page:
             event_id = item.get("eventId")
             ts = item.get("timestamp")
@@ -353,10 +371,15 @@ class CloudWatchSource(Source):
             ingested = item.get("ingestionTime")
             if isinstance(ingested, int) and ingested - ts > ingestion_lag:
                 ingestion_lag = ingested - ts
-            origin = Origin(source_id, f"{group}/{item.get('logStreamName', '')}", ts)
-            raw = message.encode() if isinstance(message, str) else b""
-            self._append(events, raw, origin, ack, log_type, ts)
+            stream = str(item.get("logStreamName", ""))
+            text = message if isinstance(message, str) else ""
+            if ledger is not None and ledger.covered((group, stream, ts, text), ts, ack):
+                covered += 1
+                continue
+            origin = Origin(source_id, f"{group}/{stream}", ts)
+            self._append(events, text.encode(), origin, ack, log_type, ts)
         self.stats.duplicates_skipped += duplicates
+        self.stats.live_tail_covered += covered
         if newest_in_page < 0:
             return
         tracker.seq = seq
@@ -365,10 +388,94 @@ class CloudWatchSource(Source):
         token = PageToken(seq, tracker.high_ts, newest_in_page)
         self._committer.track(group, ack, token)
         ack.on_done(functools.partial(self._observe_lag, newest_in_page))
-        self.stats.events_read += len(events)
-        ctx.metrics.records_read.add(len(events), {"source": source_id})
-        # Sealed only once every event is handed over (see FilesSource).
-        await ctx.pipeline.send(Batch(events))
+        if events:
+            self.stats.events_read += len(events)
+            ctx.metrics.records_read.add(len(events), {"source": source_id})
+            # Sealed only once every event is handed over (see FilesSource).
+            await ctx.pipeline.send(Batch(events))
+        ack.seal()
+
+    # -- Live Tail -------------------------------------------------------------------
+
+    async def _tail(self, ctx: SourceContext) -> None:
+        """Keep Live Tail sessions open over every group (10 per session) while running."""
+        config = self.config
+        # Behind a custom endpoint (moto, a VPC endpoint) the "stream-" host prefix of
+        # StartLiveTail would name a host that does not exist.
+        inject = config.endpoint_url is None
+        async with aws.client("logs", config, max_attempts=1, inject_host_prefix=inject,
+                              read_timeout=120.0) as client:  # fmt: skip
+            backoff = Backoff(initial=1.0, maximum=60.0)
+            while not ctx.stopping.is_set():
+                healthy = await self._tail_sessions(ctx, client)
+                # A session ends after 3 hours on AWS; one that failed waits longer.
+                pause = 1.0 if healthy else (backoff.next_delay() or 60.0)
+                if healthy:
+                    backoff.reset()
+                if await ctx.sleep_unless_stopping(pause):
+                    return
+
+    async def _tail_sessions(self, ctx: SourceContext, client: Any) -> bool:
+        """Run one session per 10 groups until they end, the groups change, or stop."""
+        live = self._arns
+        names = sorted(n for n, t in self._trackers.items() if not t.gone and n in live)
+        step = MAX_GROUPS_PER_SESSION
+        chunks = [{live[n]: n for n in names[i : i + step]} for i in range(0, len(names), step)]
+        self._groups_changed.clear()
+        sessions = [
+            asyncio.create_task(run_session(client, chunk, self._deliver_tail, ctx.stopping))
+            for chunk in chunks
+        ]
+        interrupts = [
+            asyncio.create_task(self._groups_changed.wait()),
+            asyncio.create_task(ctx.stopping.wait()),
+        ]
+        pending: set[asyncio.Task[Any]] = set(sessions)
+        try:
+            while pending:
+                _done, pending = await asyncio.wait(
+                    pending | set(interrupts), return_when=asyncio.FIRST_COMPLETED
+                )
+                if any(task.done() for task in interrupts):
+                    break
+                pending -= set(interrupts)
+        finally:
+            for task in [*sessions, *interrupts]:
+                task.cancel()
+            await asyncio.gather(*sessions, *interrupts, return_exceptions=True)
+        healthy = True
+        for task in sessions:
+            if task.cancelled():
+                continue  # cut short by a change of groups or the stop
+            error = task.exception()
+            if error is not None:
+                log.error("live_tail_crashed", source=self.id, error=repr(error))
+            healthy = healthy and error is None and task.result() is True
+        return healthy
+
+    async def _deliver_tail(self, results: list[dict[str, Any]]) -> None:
+        ctx = self._require_ctx()
+        assert self._ledgers is not None
+        ack = Ack()
+        events: list[Event] = []
+        for item in results:
+            group = str(item["logGroupName"])
+            tracker = self._trackers.get(group)
+            ts, message = item.get("timestamp"), item.get("message")
+            if tracker is None or not isinstance(ts, int) or not isinstance(message, str):
+                continue
+            if tracker.high_ts >= 0 and ts < tracker.high_ts - self._look_back_ms:
+                continue  # older than the window: the poller has passed it
+            stream = str(item.get("logStreamName", ""))
+            ledger = self._ledgers.setdefault(group, TailLedger())
+            if not ledger.claim((group, stream, ts, message), ts, ack):
+                continue
+            origin = Origin(self.id, f"{group}/{stream}", ts)
+            self._append(events, message.encode(), origin, ack, self._log_type(group), ts)
+        if events:
+            self.stats.live_tail_events += len(events)
+            ctx.metrics.records_read.add(len(events), {"source": self.id})
+            await ctx.pipeline.send(Batch(events))
         ack.seal()
 
     @staticmethod

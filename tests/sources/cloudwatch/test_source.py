@@ -96,7 +96,7 @@ async def test_restart_resumes_without_loss_or_repeats(tmp_path: Path, moto: Mot
     sink = MemorySink()
     await drain(tmp_path, group.config(page_limit=25), state, sink)
     assert received_ids(sink) == ids(first)
-    checkpoint = (await state.get(f"cw/cw/{group.name}"))
+    checkpoint = await state.get(f"cw/cw/{group.name}")
     assert checkpoint is not None and checkpoint.value["ts"] > 0
     # Nothing new: a restart delivers nothing again.
     again = MemorySink()
@@ -280,3 +280,27 @@ async def test_an_errored_page_is_read_again_from_the_last_checkpoint(
     saved = await state.get(f"cw/cw/{group.name}")
     assert saved is not None
     assert sum(len(v) for v in saved.value["ids"].values()) == 30
+
+
+async def test_live_tail_delivers_early_and_polling_does_not_send_again(
+    tmp_path: Path, moto: MotoServer
+) -> None:
+    # moto's Live Tail sends one update with every existing event, then closes the
+    # stream (PROTOCOLS.md 5): enough to check the frames are handled and de-duplicated.
+    group = LogGroup(moto)
+    records = variants(1, "tail")[:12]
+    group.put(records[:6])
+    sink, state = MemorySink(), MemoryStateStore()
+    config = group.config(mode="live_tail", poll_interval="2s")
+    source = cw_source(config)
+    async with Following(tmp_path, source, state, [sink]) as running:
+        await wait_for_count(sink, 6)
+        group.put(records[6:], ts=now_ms() - 10_000, stream="s2")
+        await wait_for_count(sink, 12)
+        await asyncio.sleep(2.5)  # more sessions re-send everything; polls run again
+        await running.stop()
+    assert received_ids(sink) == ids(records)  # each exactly once
+    assert source.stats.live_tail_events > 0
+    assert source.stats.live_tail_events + source.stats.events_read == 12
+    saved = await state.get(f"cw/cw/{group.name}")
+    assert saved is not None and sum(len(v) for v in saved.value["ids"].values()) == 12
