@@ -12,15 +12,22 @@ delivery. A Live Tail delivery that ends ERRORED leaves the event to the poller.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import ClientError
 
+from forwarder import aws
 from forwarder.acks import Ack
 from forwarder.aws import TRANSIENT_ERRORS, error_code
-from forwarder.events import Status
+from forwarder.events import Batch, Event, Origin, Status
+from forwarder.retry import Backoff
+
+if TYPE_CHECKING:
+    from forwarder.sources.base import SourceContext
+    from forwarder.sources.cloudwatch.source import CloudWatchSource
 
 log = structlog.get_logger(__name__)
 
@@ -71,10 +78,101 @@ class TailLedger:
             del self._entries[key]
 
 
+class LiveTail:
+    """Keeps Live Tail sessions open over the source's groups and delivers what they send."""
+
+    def __init__(self, source: CloudWatchSource, ledgers: dict[str, TailLedger]) -> None:
+        self.source = source
+        self.ledgers = ledgers
+
+    async def run(self, ctx: SourceContext) -> None:
+        """Keep Live Tail sessions open over every group (10 per session) while running."""
+        config = self.source.config
+        # Behind a custom endpoint (moto, a VPC endpoint) the "stream-" host prefix of
+        # StartLiveTail would name a host that does not exist.
+        inject = config.endpoint_url is None
+        async with aws.client("logs", config, max_attempts=1, inject_host_prefix=inject,
+                              read_timeout=120.0) as client:  # fmt: skip
+            backoff = Backoff(initial=1.0, maximum=60.0)
+            while not ctx.stopping.is_set():
+                healthy = await self._sessions(ctx, client)
+                # A session ends after 3 hours on AWS; one that failed waits longer.
+                pause = 1.0 if healthy else (backoff.next_delay() or 60.0)
+                if healthy:
+                    backoff.reset()
+                if await ctx.sleep_unless_stopping(pause):
+                    return
+
+    async def _sessions(self, ctx: SourceContext, client: Any) -> bool:
+        """Run one session per 10 groups until they end, the groups change, or stop."""
+        source = self.source
+        live = source.arns
+        names = sorted(n for n, t in source.trackers.items() if not t.gone and n in live)
+        step = MAX_GROUPS_PER_SESSION
+        chunks = [{live[n]: n for n in names[i : i + step]} for i in range(0, len(names), step)]
+        source.groups_changed.clear()
+        sessions = [
+            asyncio.create_task(
+                run_session(client, chunk, functools.partial(self._deliver, ctx=ctx), ctx.stopping)
+            )
+            for chunk in chunks
+        ]
+        interrupts = [
+            asyncio.create_task(source.groups_changed.wait()),
+            asyncio.create_task(ctx.stopping.wait()),
+        ]
+        pending: set[asyncio.Task[Any]] = set(sessions)
+        try:
+            while pending:
+                _done, pending = await asyncio.wait(
+                    pending | set(interrupts), return_when=asyncio.FIRST_COMPLETED
+                )
+                if any(task.done() for task in interrupts):
+                    break
+                pending -= set(interrupts)
+        finally:
+            for task in [*sessions, *interrupts]:
+                task.cancel()
+            await asyncio.gather(*sessions, *interrupts, return_exceptions=True)
+        healthy = True
+        for task in sessions:
+            if task.cancelled():
+                continue  # cut short by a change of groups or the stop
+            error = task.exception()
+            if error is not None:
+                log.error("live_tail_crashed", source=self.source.id, error=repr(error))
+            healthy = healthy and error is None and task.result() is True
+        return healthy
+
+    async def _deliver(self, results: list[dict[str, Any]], ctx: SourceContext) -> None:
+        source = self.source
+        ack = Ack()
+        events: list[Event] = []
+        for item in results:
+            group = str(item["logGroupName"])
+            tracker = source.trackers.get(group)
+            ts, message = item.get("timestamp"), item.get("message")
+            if tracker is None or not isinstance(ts, int) or not isinstance(message, str):
+                continue
+            if tracker.high_ts >= 0 and ts < tracker.high_ts - tracker.look_back_ms:
+                continue  # older than the window: the poller has passed it
+            stream = str(item.get("logStreamName", ""))
+            ledger = self.ledgers.setdefault(group, TailLedger())
+            if not ledger.claim((group, stream, ts, message), ts, ack):
+                continue
+            origin = Origin(source.id, f"{group}/{stream}", ts)
+            source.append_events(events, message.encode(), origin, ack, source.log_type(group), ts)
+        if events:
+            source.stats.live_tail_events += len(events)
+            ctx.metrics.records_read.add(len(events), {"source": source.id})
+            await ctx.pipeline.send(Batch(events))
+        ack.seal()
+
+
 async def run_session(
     client: Any,
     arns: dict[str, str],
-    deliver: Callable[[list[dict[str, Any]]], Any],
+    deliver: Callable[[list[dict[str, Any]]], Awaitable[None]],
     stopping: asyncio.Event,
 ) -> bool:
     """One StartLiveTail session over `arns` (arn -> group name); False after an error.

@@ -30,11 +30,10 @@ from forwarder.config import CloudWatchSourceConfig, parse_start
 from forwarder.decode import split_records
 from forwarder.errors import DecodeError
 from forwarder.events import Batch, Event, Origin
-from forwarder.retry import Backoff
 from forwarder.sources.base import Source, SourceContext
 from forwarder.sources.cloudwatch.budget import AdaptiveBudget, shared_budget
 from forwarder.sources.cloudwatch.groups import GroupInfo, describe_groups, log_type_from_group
-from forwarder.sources.cloudwatch.live_tail import MAX_GROUPS_PER_SESSION, TailLedger, run_session
+from forwarder.sources.cloudwatch.live_tail import LiveTail, TailLedger
 from forwarder.sources.cloudwatch.metrics import observe
 from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageToken
 
@@ -64,13 +63,13 @@ class CloudWatchSource(Source):
         self.stats = CloudWatchStats()
         self._look_back_ms = int(config.look_back * 1000)
         self._start = parse_start(config.start)  # None: "now", fixed when run starts
-        self._trackers: dict[str, GroupTracker] = {}
+        self.trackers: dict[str, GroupTracker] = {}
         self._pollers: dict[str, asyncio.Task[None]] = {}
         self._generation: dict[str, int] = {}
-        self._arns: dict[str, str] = {}
+        self.arns: dict[str, str] = {}
         # Live Tail mode: per group, what either path handed over recently.
         self._ledgers: dict[str, TailLedger] | None = {} if config.mode == "live_tail" else None
-        self._groups_changed = asyncio.Event()
+        self.groups_changed = asyncio.Event()
         self._ctx: SourceContext | None = None
         self._observed = False
         self._client: Any = None
@@ -87,7 +86,7 @@ class CloudWatchSource(Source):
 
     async def _commit(self, group: str, token: PageToken) -> None:
         ctx = self._require_ctx()
-        tracker = self._trackers.get(group)
+        tracker = self.trackers.get(group)
         if tracker is None:
             return
         checkpoint = tracker.checkpoint(token, self.config.max_checkpoint_ids)
@@ -104,7 +103,7 @@ class CloudWatchSource(Source):
         # commit. Pages after it may still arrive at a sink: duplicates, never a gap.
         ctx = self._require_ctx()
         ctx.errored_units += 1
-        tracker = self._trackers.get(group)
+        tracker = self.trackers.get(group)
         if tracker is None:
             return
         self._generation[group] = self._generation.get(group, 0) + 1
@@ -136,12 +135,12 @@ class CloudWatchSource(Source):
             except (KeyError, TypeError, ValueError):
                 log.warning("cloudwatch_checkpoint_unreadable", source=self.id, log_group=group)
                 continue
-            self._trackers[group] = GroupTracker.restore(group, saved, self._look_back_ms)
+            self.trackers[group] = GroupTracker.restore(group, saved, self._look_back_ms)
             self._committer.set_committed(group, PageToken(0, saved.ts, saved.ts))
 
     # -- groups ----------------------------------------------------------------------
 
-    def _log_type(self, group: str) -> str | None:
+    def log_type(self, group: str) -> str | None:
         configured = self.config.log_group_types.get(group)
         if configured is not None:
             return configured
@@ -177,8 +176,8 @@ class CloudWatchSource(Source):
         for name, info in groups.items():
             created = info.created
             if info.arn is not None:
-                self._arns[name] = info.arn
-            tracker = self._trackers.get(name)
+                self.arns[name] = info.arn
+            tracker = self.trackers.get(name)
             if tracker is not None and created is not None and tracker.created not in (
                 None, created,
             ):  # fmt: skip
@@ -195,11 +194,11 @@ class CloudWatchSource(Source):
                 first = 0 if created is not None and created >= start else start
             if tracker is None:
                 tracker = GroupTracker(name, first, self._look_back_ms, created=created)
-                self._trackers[name] = tracker
+                self.trackers[name] = tracker
             elif tracker.created is None:
                 tracker.created = created
             if tracker.gone or name not in self._pollers:
-                self._groups_changed.set()  # Live Tail sessions take the new set
+                self.groups_changed.set()  # Live Tail sessions take the new set
             tracker.gone = False
             ready.append(name)
         return ready
@@ -211,7 +210,7 @@ class CloudWatchSource(Source):
         return self._budget
 
     def active_groups(self) -> int:
-        return sum(1 for tracker in self._trackers.values() if not tracker.gone)
+        return sum(1 for tracker in self.trackers.values() if not tracker.gone)
 
     async def run(self, ctx: SourceContext) -> None:
         if not self._observed:
@@ -228,7 +227,7 @@ class CloudWatchSource(Source):
         )
         await self._load_checkpoints(ctx)
         log.info("cloudwatch_source_started", source=self.id, drain=ctx.drain,
-                 checkpoints=len(self._trackers))  # fmt: skip
+                 checkpoints=len(self.trackers))  # fmt: skip
         async with aws.client("logs", config, max_attempts=1) as client:
             self._client = client
             try:
@@ -256,7 +255,8 @@ class CloudWatchSource(Source):
 
     async def _follow(self, ctx: SourceContext, start: int) -> None:
         if self._ledgers is not None:
-            self._pollers[""] = asyncio.create_task(self._tail(ctx), name=f"live-tail:{self.id}")
+            tail = LiveTail(self, self._ledgers)
+            self._pollers[""] = asyncio.create_task(tail.run(ctx), name=f"live-tail:{self.id}")
         while not ctx.stopping.is_set():
             try:
                 groups = self._admit(await self._discover(), start)
@@ -276,7 +276,7 @@ class CloudWatchSource(Source):
         interval = self.config.poll_interval
         last_look_back = time.monotonic()
         while not ctx.stopping.is_set():
-            tracker = self._trackers.get(name)
+            tracker = self.trackers.get(name)
             if tracker is None or tracker.gone:
                 return
             look_back = time.monotonic() - last_look_back >= self.config.look_back_interval
@@ -289,7 +289,7 @@ class CloudWatchSource(Source):
 
     async def _sweep(self, ctx: SourceContext, name: str, *, look_back: bool) -> bool:
         """Page through one FilterLogEvents query; False if it stopped on an error."""
-        tracker = self._trackers[name]
+        tracker = self.trackers[name]
         budget = self._budget
         assert budget is not None
         generation = self._generation.get(name, 0)
@@ -351,7 +351,7 @@ class CloudWatchSource(Source):
         ack = Ack()
         events: list[Event] = []
         source_id, group = self.id, tracker.name
-        log_type = self._log_type(group)
+        log_type = self.log_type(group)
         ledger = None if self._ledgers is None else self._ledgers.setdefault(group, TailLedger())
         newest_in_page = -1
         ingestion_lag = 0
@@ -377,7 +377,7 @@ class CloudWatchSource(Source):
                 covered += 1
                 continue
             origin = Origin(source_id, f"{group}/{stream}", ts)
-            self._append(events, text.encode(), origin, ack, log_type, ts)
+            self.append_events(events, text.encode(), origin, ack, log_type, ts)
         self.stats.duplicates_skipped += duplicates
         self.stats.live_tail_covered += covered
         if newest_in_page < 0:
@@ -395,91 +395,8 @@ class CloudWatchSource(Source):
             await ctx.pipeline.send(Batch(events))
         ack.seal()
 
-    # -- Live Tail -------------------------------------------------------------------
-
-    async def _tail(self, ctx: SourceContext) -> None:
-        """Keep Live Tail sessions open over every group (10 per session) while running."""
-        config = self.config
-        # Behind a custom endpoint (moto, a VPC endpoint) the "stream-" host prefix of
-        # StartLiveTail would name a host that does not exist.
-        inject = config.endpoint_url is None
-        async with aws.client("logs", config, max_attempts=1, inject_host_prefix=inject,
-                              read_timeout=120.0) as client:  # fmt: skip
-            backoff = Backoff(initial=1.0, maximum=60.0)
-            while not ctx.stopping.is_set():
-                healthy = await self._tail_sessions(ctx, client)
-                # A session ends after 3 hours on AWS; one that failed waits longer.
-                pause = 1.0 if healthy else (backoff.next_delay() or 60.0)
-                if healthy:
-                    backoff.reset()
-                if await ctx.sleep_unless_stopping(pause):
-                    return
-
-    async def _tail_sessions(self, ctx: SourceContext, client: Any) -> bool:
-        """Run one session per 10 groups until they end, the groups change, or stop."""
-        live = self._arns
-        names = sorted(n for n, t in self._trackers.items() if not t.gone and n in live)
-        step = MAX_GROUPS_PER_SESSION
-        chunks = [{live[n]: n for n in names[i : i + step]} for i in range(0, len(names), step)]
-        self._groups_changed.clear()
-        sessions = [
-            asyncio.create_task(run_session(client, chunk, self._deliver_tail, ctx.stopping))
-            for chunk in chunks
-        ]
-        interrupts = [
-            asyncio.create_task(self._groups_changed.wait()),
-            asyncio.create_task(ctx.stopping.wait()),
-        ]
-        pending: set[asyncio.Task[Any]] = set(sessions)
-        try:
-            while pending:
-                _done, pending = await asyncio.wait(
-                    pending | set(interrupts), return_when=asyncio.FIRST_COMPLETED
-                )
-                if any(task.done() for task in interrupts):
-                    break
-                pending -= set(interrupts)
-        finally:
-            for task in [*sessions, *interrupts]:
-                task.cancel()
-            await asyncio.gather(*sessions, *interrupts, return_exceptions=True)
-        healthy = True
-        for task in sessions:
-            if task.cancelled():
-                continue  # cut short by a change of groups or the stop
-            error = task.exception()
-            if error is not None:
-                log.error("live_tail_crashed", source=self.id, error=repr(error))
-            healthy = healthy and error is None and task.result() is True
-        return healthy
-
-    async def _deliver_tail(self, results: list[dict[str, Any]]) -> None:
-        ctx = self._require_ctx()
-        assert self._ledgers is not None
-        ack = Ack()
-        events: list[Event] = []
-        for item in results:
-            group = str(item["logGroupName"])
-            tracker = self._trackers.get(group)
-            ts, message = item.get("timestamp"), item.get("message")
-            if tracker is None or not isinstance(ts, int) or not isinstance(message, str):
-                continue
-            if tracker.high_ts >= 0 and ts < tracker.high_ts - self._look_back_ms:
-                continue  # older than the window: the poller has passed it
-            stream = str(item.get("logStreamName", ""))
-            ledger = self._ledgers.setdefault(group, TailLedger())
-            if not ledger.claim((group, stream, ts, message), ts, ack):
-                continue
-            origin = Origin(self.id, f"{group}/{stream}", ts)
-            self._append(events, message.encode(), origin, ack, self._log_type(group), ts)
-        if events:
-            self.stats.live_tail_events += len(events)
-            ctx.metrics.records_read.add(len(events), {"source": self.id})
-            await ctx.pipeline.send(Batch(events))
-        ack.seal()
-
     @staticmethod
-    def _append(
+    def append_events(
         events: list[Event], raw: bytes, origin: Origin, ack: Ack, log_type: str | None, ts: int
     ) -> None:
         if not raw.strip():
@@ -506,7 +423,7 @@ class CloudWatchSource(Source):
         """Per group: now - newest acknowledged event, and the last ingestion lag seen."""
         now = time.time()
         out = []
-        for name, tracker in self._trackers.items():
+        for name, tracker in self.trackers.items():
             if tracker.acked_event_ts is None:
                 continue
             out.append((name, max(0.0, now - tracker.acked_event_ts / 1000.0),
