@@ -1,4 +1,4 @@
-"""workmail-forwarder: run | check-config | map | version. No side effects at import."""
+"""workmail-forwarder: run | check-config | map | state init | version. No import side effects."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from forwarder.config import Config
+    from forwarder.sources import Source
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -38,6 +42,34 @@ def _parser() -> argparse.ArgumentParser:
     mapper.add_argument("--log-type", default=None, metavar="TYPE")
     mapper.add_argument("files", nargs="*", type=Path, metavar="FILE")
 
+    state = commands.add_parser("state", help="manage the state store")
+    state_commands = state.add_subparsers(dest="state_command", required=True, metavar="COMMAND")
+    state_init = state_commands.add_parser(
+        "init", help="create the state store (the DynamoDB table for state.backend: dynamodb)"
+    )
+    state_init.add_argument("--config", required=True, type=Path, metavar="FILE")
+
+    replay = commands.add_parser(
+        "replay-dead-letter",
+        help="send dead-lettered records through the pipeline again (after fixing the cause)",
+    )
+    replay.add_argument("path", metavar="PATH", help="a dead-letter file, directory or s3://")
+    replay.add_argument("--config", type=Path, metavar="FILE", help="sinks and dead letter to use")
+    replay.add_argument(
+        "--reason", action="append", default=[], metavar="R", help="only entries with this reason"
+    )
+    replay.add_argument("--dry-run", action="store_true", help="read and map, send nothing")
+    replay.add_argument("--region", default=None)
+    replay.add_argument("--endpoint-url", default=None, metavar="URL")
+    replay.add_argument("--log-format", choices=("json", "console"), default=None)
+    replay.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default="info"
+    )
+
+    from forwarder.aws_setup.command import add_parser as add_aws_parser
+
+    add_aws_parser(commands)
+
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -53,6 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(args.config)
     if args.command == "map":
         return _map(args.schema, args.log_type, args.files)
+    if args.command == "state":
+        return _state_init(args.config)
+    if args.command == "replay-dead-letter":
+        return _replay_dead_letter(args)
+    if args.command == "aws":
+        from forwarder.aws_setup.command import run as aws_command
+
+        return aws_command(args)
     return _run(args.config, args.drain, args.log_format, args.log_level)
 
 
@@ -90,22 +130,76 @@ def _check_config(path: Path) -> int:
     return EXIT_OK
 
 
+def _state_init(path: Path) -> int:
+    """Create the configured state store; running it again changes nothing."""
+    from forwarder.config import Config
+    from forwarder.errors import StateError
+    from forwarder.state import state_store_from_config
+    from forwarder.state.dynamodb_table import ensure_table
+
+    config = _load(path)
+    if not isinstance(config, Config):
+        return EXIT_USAGE
+    state = config.state
+
+    async def init() -> str:
+        if state.backend == "dynamodb":
+            report = await ensure_table(state.table, state)
+            done = "created" if report.created else "exists"
+            ttl = "enabled now" if report.ttl_enabled_now else "enabled"
+            return (
+                f"ok: dynamodb table {report.table} {done} "
+                f"({report.billing_mode}, key pk/sk, ttl on expires_at {ttl})"
+            )
+        store = state_store_from_config(state)
+        try:
+            await store.ping()  # SQLite creates its file and schema on first use
+        finally:
+            await store.close()
+        return f"ok: {state.backend} state at {state.path}"
+
+    try:
+        print(asyncio.run(init()))
+    except StateError as exc:
+        print(f"state init: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def _run(path: Path, drain: bool, log_format: str | None, log_level: str) -> int:
     from forwarder.config import Config
-    from forwarder.runtime import StopSignal, run
     from forwarder.telemetry import configure_logging
+    from forwarder.workers import for_worker, supervise, worker_index
 
     configure_logging(log_format, log_level)
     config = _load(path)
     if not isinstance(config, Config):
         return EXIT_USAGE
+    index = worker_index()
+    if config.workers > 1 and index is None:
+        command = ["-m", "forwarder", "run", "--config", str(path), "--log-level", log_level]
+        if log_format:
+            command += ["--log-format", log_format]
+        if drain:
+            command.append("--drain")
+        return supervise(command, config.workers, restart=not drain)
+    if index is not None:
+        import structlog
+
+        structlog.contextvars.bind_contextvars(worker=index)
+        config = for_worker(config, index)
+    return _serve(config, drain)
+
+
+def _serve(config: Config, drain: bool, sources: Sequence[Source] | None = None) -> int:
+    from forwarder.runtime import StopSignal, run
 
     async def main_async() -> int:
         stop = StopSignal()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.trigger)
-        return await run(config, stop, drain=drain)
+        return await run(config, stop, drain=drain, sources=sources)
 
     import structlog
 
@@ -122,6 +216,25 @@ def _run(path: Path, drain: bool, log_format: str | None, log_level: str) -> int
             else:
                 log.error("fatal", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
         return EXIT_FAILURE
+
+
+def _replay_dead_letter(args: argparse.Namespace) -> int:
+    from forwarder.config import Config
+    from forwarder.replay import replay_command
+    from forwarder.telemetry import configure_logging
+
+    configure_logging(args.log_format, args.log_level)
+    config: Config | None = None
+    if args.config is not None:
+        loaded = _load(args.config)
+        if not isinstance(loaded, Config):
+            return EXIT_USAGE
+        config = loaded
+    return replay_command(
+        args.path, config, serve=lambda c, sources: _serve(c, True, sources),
+        reasons=args.reason, dry_run=args.dry_run, region=args.region,
+        endpoint_url=args.endpoint_url,
+    )  # fmt: skip
 
 
 def _chunks(handle: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -126,7 +128,7 @@ class SinkBase(Strict):
     batch: BatchConfig = BatchConfig()
     retry: RetryConfig = RetryConfig()
     tls: TlsConfig = TlsConfig()
-    timeout: Duration = 30.0
+    timeout: Duration = 30.0  # one request; then it is retried per `retry`
     max_in_flight: int = Field(default=2, ge=1, le=64)
     queue: QueueConfig = QueueConfig()
 
@@ -234,13 +236,16 @@ class FilesSourceConfig(SourceBase):
         "*.json", "*.jsonl", "*.ndjson", "*.json.gz", "*.jsonl.gz", "*.ndjson.gz",
     )  # fmt: skip
     poll_interval: Duration = 1.0
-    max_line_bytes: Size = 1 << 20
-    max_inflated_bytes: Size = 1 << 30
+    max_line_bytes: Size = 1 << 20  # a longer line is dead-lettered (line_too_long)
+    max_inflated_bytes: Size = 1 << 30  # a gzip file inflating past it is dead-lettered
     read_chunk_bytes: Size = 256 << 10
     chunk_events: int = Field(default=1000, ge=1)  # records per ack unit
     # A last line without "\n" is taken once the file has been quiet this long
     # (a writer may still be mid-line before that).
     partial_line_grace: Duration = 2.0
+    # With shared state (DynamoDB, `workers` > 1), replicas split the files through
+    # leases; a replica that stops renewing loses its files after this long.
+    lease_duration: Duration = Field(default=30.0, ge=1.0)
 
 
 class AwsEndpoint(Strict):
@@ -263,8 +268,8 @@ class S3SqsSourceConfig(SourceBase, AwsEndpoint):
     key_prefix: str | None = None
     key_regex: str | None = None
     read_chunk_bytes: Size = 256 << 10
-    max_line_bytes: Size = 1 << 20
-    max_inflated_bytes: Size = 1 << 30
+    max_line_bytes: Size = 1 << 20  # a longer line is dead-lettered (line_too_long)
+    max_inflated_bytes: Size = 1 << 30  # an object inflating past it is dead-lettered
     chunk_events: int = Field(default=1000, ge=1)
 
     @field_validator("key_regex")
@@ -285,21 +290,247 @@ class S3SqsSourceConfig(SourceBase, AwsEndpoint):
         return value
 
 
-SourceConfig = Annotated[FilesSourceConfig | S3SqsSourceConfig, Field(discriminator="type")]
+def parse_start(value: str) -> int | None:
+    """`start` as epoch ms: None for `now` (fixed when the source starts), 0 for the beginning."""
+    text = value.strip()
+    if text == "now":
+        return None
+    if text == "beginning":
+        return 0
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("expected now, beginning or an ISO-8601 timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a timestamp without a zone is read as UTC
+    return int(moment.timestamp() * 1000)
 
 
-class StateConfig(Strict):
-    backend: Literal["sqlite", "memory"] = "sqlite"
-    path: Path = Path(".state/forwarder.db")
+class CloudWatchSourceConfig(SourceBase, AwsEndpoint):
+    """CloudWatch Logs log groups, tailed with FilterLogEvents from a checkpoint."""
+
+    type: Literal["cloudwatch"]
+    log_groups: tuple[str, ...] = ()
+    log_group_prefix: str | None = None
+    # Per-group log type; else a log type token in the group name; else `log_type`;
+    # else detection from each record.
+    log_group_types: dict[str, LogTypeName] = {}
+    start: str = "now"  # now | beginning | ISO-8601; only for a group without a checkpoint
+    mode: Literal["poll", "live_tail"] = "poll"
+    poll_interval: Duration = 1.0
+    # CloudWatch accepts events late: each group is searched again this far back
+    # (every `look_back_interval`) and events already delivered are skipped by eventId.
+    look_back: Duration = 300.0
+    look_back_interval: Duration = 30.0
+    discovery_interval: Duration = 60.0  # how often the prefix is listed again
+    # One adaptive budget per account and region for FilterLogEvents (AWS quota: 5/s).
+    max_requests_per_second: float = Field(default=5.0, gt=0, le=1000)
+    page_limit: int = Field(default=10_000, ge=1, le=10_000)
+    filter_pattern: str | None = Field(default=None, max_length=1024)
+    # Event ids remembered per group for de-duplication, and at most this many saved
+    # in a checkpoint (a DynamoDB item holds 400 KB).
+    max_tracked_ids: int = Field(default=500_000, ge=1000)
+    max_checkpoint_ids: int = Field(default=5000, ge=10, le=10_000)
+    # With shared state (DynamoDB), replicas split the groups through leases; a
+    # replica that stops renewing loses its groups after this long.
+    lease_duration: Duration = Field(default=30.0, ge=1.0)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        parse_start(value)
+        return value
+
+    @field_validator("log_groups")
+    @classmethod
+    def _groups(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name or len(name) > 512:
+                raise ValueError(f"{name!r} is not a log group name")
+        return value
+
+    @model_validator(mode="after")
+    def _some_group(self) -> CloudWatchSourceConfig:
+        if not self.log_groups and not self.log_group_prefix:
+            raise ValueError("set log_groups, log_group_prefix or both")
+        return self
 
 
-class DeadLetterConfig(Strict):
-    path: Path = Path("./out/dead-letter.ndjson")
+class ServerTlsConfig(Strict):
+    """The certificate a listening source presents (PEM files)."""
+
+    cert_file: Path
+    key_file: Path
+
+
+def _listen_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port")
+    return value
+
+
+class FirehoseHttpSourceConfig(SourceBase):
+    """Amazon Data Firehose HTTP endpoint delivery: Firehose POSTs record batches here.
+
+    A request is answered 200 only once every sink has every event of it (or they are
+    dead-lettered); anything else makes Firehose send it again.
+    """
+
+    type: Literal["firehose_http"]
+    listen: Annotated[str, AfterValidator(_listen_address)] = "0.0.0.0:8443"
+    access_key: SecretStr | None = None  # compared with X-Amz-Firehose-Access-Key
+    tls: ServerTlsConfig | None = None  # None: plain HTTP (behind a TLS-terminating proxy)
+    max_body_bytes: Size = 64 << 20  # Firehose buffers at most 64 MiB; larger: 413
+    max_inflated_bytes: Size = 1 << 30  # record data inflated per request (gzip bombs)
+    # Firehose waits 3 minutes for an answer; a request whose events are not all
+    # acknowledged by then is answered 500 a little earlier, so Firehose retries it.
+    request_timeout: Duration = 170.0
+    dedupe_window: Duration = 600.0  # a request id answered 200 is answered 200 again
+    max_concurrent_requests: int = Field(default=8, ge=1, le=1024)  # decoded at once
+
+    @field_validator("access_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: Any) -> Any:
+        # `${FIREHOSE_ACCESS_KEY:-}` expands to "" when the variable is unset: no key.
+        return None if value == "" else value
+
+    @field_validator("access_key")
+    @classmethod
+    def _key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) > 4096:
+            raise ValueError("Firehose sends at most 4096 bytes of access key")
+        return value
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _under_firehose_deadline(cls, value: float) -> float:
+        if not 0 < value <= 180:
+            raise ValueError("must be above 0 and at most 180s (Firehose waits 3 minutes)")
+        return value
+
+
+SourceConfig = Annotated[
+    FilesSourceConfig | S3SqsSourceConfig | CloudWatchSourceConfig | FirehoseHttpSourceConfig,
+    Field(discriminator="type"),
+]
+
+
+class StateConfig(AwsEndpoint):
+    """Checkpoints and leases: one SQLite file, or one DynamoDB table shared by replicas.
+
+    `region`/`endpoint_url` (from AwsEndpoint) and `table` apply to dynamodb only.
+    """
+
+    backend: Literal["sqlite", "memory", "dynamodb"] = "sqlite"
+    path: Path = Path(".state/forwarder.db")  # sqlite
+    table: str = "workmail-forwarder-state"  # dynamodb
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", value):
+            raise ValueError(f"{value!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+        return value
+
+
+class DeadLetterBatchConfig(Strict):
+    """When an S3 dead-letter object is written: at the first limit reached."""
+
+    max_events: int = Field(default=5000, ge=1)
+    max_bytes: Size = 8 << 20  # uncompressed NDJSON per object
+    max_wait: Duration = 5.0  # after the first entry of the object
+
+
+class DeadLetterRetryConfig(Strict):
+    """Backoff between failed PutObjects. There is no give-up: entries are never dropped."""
+
+    initial_backoff: Duration = 0.5
+    max_backoff: Duration = 60.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DeadLetterRetryConfig:
+        if self.max_backoff < self.initial_backoff:
+            raise ValueError("max_backoff must be >= initial_backoff")
+        return self
+
+
+def _fspath(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+class DeadLetterConfig(AwsEndpoint):
+    """Where records that will never be delivered go, with why.
+
+    `path` is a local NDJSON file (default ./out/dead-letter.ndjson; each entry is
+    fsynced before its source may commit past it) or `s3://bucket/prefix/`: gzip
+    NDJSON objects under `prefix/YYYY/MM/DD/HH/`, and a source commits past a
+    rejected record only once S3 acknowledged the object holding its entry. A failed
+    PutObject is retried with backoff for ever; meanwhile up to `max_pending_bytes`
+    of entries wait in memory, then rejecting waits too (backpressure, no loss).
+    `region`, `endpoint_url`, `batch`, `retry`, `timeout` and `max_pending_bytes`
+    apply to S3 only.
+    """
+
+    path: Annotated[str, BeforeValidator(_fspath)] = "./out/dead-letter.ndjson"
     max_raw_bytes: Size = 1 << 20  # longer originals are truncated (and say so)
+    batch: DeadLetterBatchConfig = DeadLetterBatchConfig()
+    retry: DeadLetterRetryConfig = DeadLetterRetryConfig()
+    timeout: Duration = 30.0  # one PutObject, then it is retried
+    max_pending_bytes: Size = 64 << 20  # entries accepted but not yet in S3
+
+    @field_validator("path")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        if value.startswith("s3://"):
+            bucket = value[len("s3://") :].partition("/")[0]
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+                raise ValueError(f"{value!r}: expected s3://bucket/prefix/, a valid bucket name")
+        return value
+
+    @property
+    def is_s3(self) -> bool:
+        return self.path.startswith("s3://")
+
+    @property
+    def s3_location(self) -> tuple[str, str]:
+        """(bucket, key prefix); the prefix is empty or ends with '/'."""
+        bucket, _, prefix = self.path[len("s3://") :].partition("/")
+        prefix = prefix.strip("/")
+        return bucket, f"{prefix}/" if prefix else ""
+
+    @property
+    def file_path(self) -> Path:
+        return Path(self.path)
 
 
 class TelemetryConfig(Strict):
     listen: str | None = "127.0.0.1:9464"
+    # OTLP/HTTP (protobuf) push, alongside /metrics: a base URL such as
+    # http://otel-collector:4318 posts to /v1/metrics; a URL with a path is used as is.
+    otlp_endpoint: str | None = None
+    otlp_interval: Duration = 15.0
+    otlp_timeout: Duration = 5.0  # per export, retries included; also bounds the final flush
+    otlp_headers: dict[str, SecretStr] = {}
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _otlp_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest or rest.startswith("/"):
+            raise ValueError(f"{value!r}: use http://host:port or https://host:port[/path]")
+        if rest.partition("/")[2] == "":
+            return value.rstrip("/") + "/v1/metrics"
+        return value
+
+    @field_validator("otlp_interval", "otlp_timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
 
     @field_validator("listen")
     @classmethod

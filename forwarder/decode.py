@@ -290,6 +290,21 @@ def _split_blob(blob: bytes) -> list[RawRecord]:
     return records
 
 
+def split_blob(data: bytes, *, max_inflated_bytes: int = BASE64_GZIP_LIMIT) -> list[RawRecord]:
+    """One Firehose/Kinesis record's data, already base64-decoded: gzip or plain; one JSON
+    document, a JSON array, a CloudWatch subscription payload, or NDJSON lines."""
+    if data.startswith(GZIP_MAGIC):
+        data = _gunzip(data, max_inflated_bytes, "gzip_bomb")
+    elif data.lstrip().startswith(_BASE64_GZIP_PREFIX):
+        return split_records(data.strip())  # base64 once more (a producer encoded it itself)
+    return _split_blob(data.removeprefix(_BOM))
+
+
+def gunzip(data: bytes, limit: int, reason: str = "gzip_bomb") -> bytes:
+    """Every gzip member of `data`, inflated; DecodeError(`reason`) past `limit` bytes."""
+    return _gunzip(data, limit, reason)
+
+
 def decode_document(data: bytes, *, max_bytes: int = 64 << 20) -> list[RawRecord]:
     """A whole JSON document: an array of records, a subscription payload or one record.
 

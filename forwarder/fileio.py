@@ -28,7 +28,10 @@ class DurableAppendFile:
     def _append(self, data: bytes) -> None:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            if created and self._fsync:
+                _fsync_directory(self.path.parent)
         fd = self._fd
         before = os.fstat(fd).st_size
         try:
@@ -49,3 +52,12 @@ class DurableAppendFile:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _fsync_directory(directory: Path) -> None:
+    """A new file's name is durable only once its directory is synced (POSIX)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

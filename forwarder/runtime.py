@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from forwarder.config import Config
-from forwarder.deadletter import DeadLetter
+from forwarder.deadletter import DeadLetterOutput, open_dead_letter
 from forwarder.pipeline import Pipeline, SinkPort, SinkQueue
 from forwarder.retry import Backoff
 from forwarder.runner import SinkRunner
 from forwarder.sinks import build_sink
 from forwarder.sources import Source, SourceContext, build_source
-from forwarder.state import open_state_store
+from forwarder.state import state_store_from_config
 from forwarder.telemetry import Health, Metrics, heartbeat, serve
 
 log = structlog.get_logger(__name__)
@@ -86,13 +86,54 @@ def _observe_queue(metrics: Metrics, sink_id: str, queue: SinkQueue) -> None:
     metrics.add_gauge("wmf_sink_queued_bytes", lambda: [(float(queue.bytes), attrs)])
 
 
-async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int:
-    """Run the daemon until `signal` (or, with drain, until every source is exhausted)."""
-    metrics = Metrics()
+def _observe_dead_letter(metrics: Metrics, dead_letter: DeadLetterOutput) -> None:
+    metrics.add_gauge("wmf_dead_letter_pending", lambda: [(float(dead_letter.pending), {})])
+
+
+async def _store_dead_letters(
+    dead_letter: DeadLetterOutput,
+    task: asyncio.Task[None],
+    signal: StopSignal,
+    grace_ends: float,
+    grace: float,
+) -> bool:
+    """Let the dead letter store what the sinks rejected; False if it could not in time.
+
+    Runs after the sinks drained and before the sources commit: a source may commit
+    past a rejected record only once its entry is stored.
+    """
+    dead_letter.finish()
+    loop = asyncio.get_running_loop()
+    if not signal.stop.is_set():
+        await _first(asyncio.shield(task), signal.stop.wait())
+        grace_ends = loop.time() + grace
+    if not task.done():
+        await _within(task, grace_ends - loop.time(), signal.force)
+    if task.done():
+        return True
+    log.warning("dead_letter_incomplete", entries_left=dead_letter.pending)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False
+
+
+async def run(
+    config: Config,
+    signal: StopSignal,
+    *,
+    drain: bool = False,
+    sources: Sequence[Source] | None = None,
+) -> int:
+    """Run the daemon until `signal` (or, with drain, until every source is exhausted).
+
+    `sources` replaces the configured ones (replay-dead-letter brings its own).
+    """
+    metrics = Metrics(config.telemetry)
     health = Health()
-    state = open_state_store(config.state.backend, path=config.state.path)
+    state = state_store_from_config(config.state)
     health.state_ping = state.ping
-    dead_letter = DeadLetter(config.dead_letter)
+    dead_letter = open_dead_letter(config.dead_letter)
+    _observe_dead_letter(metrics, dead_letter)
     sinks = [build_sink(sink_config) for sink_config in config.sinks]
     queues = [SinkQueue(c.queue.max_events, c.queue.max_bytes) for c in config.sinks]
     for c, queue in zip(config.sinks, queues, strict=True):
@@ -105,8 +146,9 @@ async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int
     ]
     for runner in runners:
         _observe_runner(metrics, runner)
-    sources = [build_source(source_config) for source_config in config.sources]
-    ctx = SourceContext(pipeline, state, metrics, drain=drain)
+    if sources is None:
+        sources = [build_source(source_config) for source_config in config.sources]
+    ctx = SourceContext(pipeline, state, metrics, drain=drain, replicas=config.workers)
     clean = True
     try:
         for sink in sinks:
@@ -117,6 +159,7 @@ async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int
                 services.append(group.create_task(serve(config.telemetry.listen, metrics, health)))
             services += [group.create_task(source.commit_loop(ctx)) for source in sources]
             runner_tasks = [group.create_task(runner.run()) for runner in runners]
+            dead_letter_task = group.create_task(dead_letter.run())
             readers = [group.create_task(_supervise(source, ctx)) for source in sources]
             health.sources_started = True
             log.info(
@@ -161,6 +204,10 @@ async def run(config: Config, signal: StopSignal, *, drain: bool = False) -> int
                 for task in runner_tasks:
                     task.cancel()
             await asyncio.gather(drained, return_exceptions=True)
+            if not await _store_dead_letters(
+                dead_letter, dead_letter_task, signal, grace_ends, config.shutdown_grace
+            ):
+                clean = False
 
             # Stage 3: commit exactly what was acknowledged, then stop the services.
             for source in sources:

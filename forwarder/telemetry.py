@@ -1,14 +1,18 @@
-"""Metrics (OpenTelemetry, exported as Prometheus text), logging, and /healthz /readyz."""
+"""Metrics (OpenTelemetry: Prometheus text on /metrics, OTLP push when configured),
+logging, and /healthz /readyz."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -16,10 +20,14 @@ from aiohttp import web
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from forwarder import __version__
+
+if TYPE_CHECKING:
+    from forwarder.config import TelemetryConfig
 
 log = structlog.get_logger(__name__)
 
@@ -67,14 +75,27 @@ class Metrics:
     """Every instrument the daemon records; one instance per runtime.
 
     A private Prometheus registry per instance keeps tests that start several
-    runtimes in one process from colliding on metric names.
+    runtimes in one process from colliding on metric names. With
+    `telemetry.otlp_endpoint` set, the same instruments are also pushed over OTLP/HTTP
+    every `otlp_interval`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, telemetry: TelemetryConfig | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._reader = PrometheusMetricReader(registry=self.registry, scope_info_enabled=False)
+        readers: list[MetricReader] = [self._reader]
+        self._otlp_timeout = 0.0
+        if telemetry is not None and telemetry.otlp_endpoint:
+            readers.append(_otlp_reader(telemetry))
+            self._otlp_timeout = telemetry.otlp_timeout
+        # Gauges read state that the event loop mutates; the OTLP reader collects from
+        # its own thread, so its callbacks are run on the loop (see _on_loop).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = threading.get_ident()
+        with contextlib.suppress(RuntimeError):  # built outside a loop (tests): read in place
+            self._loop = asyncio.get_running_loop()
         self._provider = MeterProvider(
-            metric_readers=[self._reader],
+            metric_readers=readers,
             resource=Resource.create(
                 {"service.name": "workmail-forwarder", "service.version": __version__}
             ),
@@ -150,9 +171,18 @@ class Metrics:
             ("wmf_s3_bytes_read", "Bytes read from S3 objects (cumulative)"),
             ("wmf_sqs_receive_errors", "Failed SQS ReceiveMessage calls (cumulative)"),
             ("wmf_sqs_visibility_extensions", "Visibility heartbeats by outcome (cumulative)"),
+            ("wmf_cloudwatch_requests", "CloudWatch Logs API calls by outcome (cumulative)"),
+            ("wmf_cloudwatch_throttles", "CloudWatch Logs throttling answers (cumulative)"),
+            ("wmf_cloudwatch_request_rate", "FilterLogEvents requests/s the budget allows now"),
+            ("wmf_cloudwatch_groups", "Log groups being read"),
+            ("wmf_cloudwatch_lag_seconds", "Now minus the newest acknowledged event's time"),
+            ("wmf_cloudwatch_ingestion_lag_seconds", "CloudWatch ingestionTime - event time"),
+            ("wmf_firehose_requests", "Firehose requests answered, by HTTP status (cumulative)"),
+            ("wmf_firehose_requests_in_flight", "Firehose requests not yet acknowledged"),
             ("wmf_sink_queued_events", "Events queued or in flight per sink"),
             ("wmf_sink_queued_bytes", "Bytes queued or in flight per sink"),
             ("wmf_sink_batches_in_flight", "Batches being sent or awaiting confirmation per sink"),
+            ("wmf_dead_letter_pending", "Dead-letter entries taken but not yet stored"),
         ):
             self._gauges[name] = []
             # "(cumulative)" values only grow: export them as counters, the rest as gauges.
@@ -167,18 +197,65 @@ class Metrics:
         self._gauges[name].append(gauge)
 
     def _observer(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def collect() -> list[Observation]:
+            return [
+                Observation(value, attributes)
+                for gauge in self._gauges[name]
+                for value, attributes in gauge()
+            ]
+
         def observe(_options: CallbackOptions) -> Iterable[Observation]:
-            for gauge in self._gauges[name]:
-                for value, attributes in gauge():
-                    yield Observation(value, attributes)
+            return self._on_loop(collect)
 
         return observe
+
+    def _on_loop(self, collect: Callable[[], list[Observation]]) -> list[Observation]:
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            return collect()
+        done: concurrent.futures.Future[list[Observation]] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(collect())
+            except Exception as exc:
+                done.set_exception(exc)
+
+        try:
+            loop.call_soon_threadsafe(run)
+        except RuntimeError:  # the loop is closed: nothing mutates the state any more
+            return collect()
+        try:
+            return done.result(timeout=1.0)
+        except TimeoutError:  # the loop is stuck; a slightly torn reading beats none
+            return collect()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
     def shutdown(self) -> None:
-        self._provider.shutdown()
+        # The OTLP reader's last collection runs while the loop is blocked right here.
+        self._loop = None
+        self._provider.shutdown(timeout_millis=(self._otlp_timeout + 2.0) * 1000)
+
+
+def _otlp_reader(telemetry: TelemetryConfig) -> PeriodicExportingMetricReader:
+    # Imported here: the exporter pulls in protobuf and requests, which only an
+    # OTLP-enabled daemon needs.
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    exporter = OTLPMetricExporter(
+        endpoint=telemetry.otlp_endpoint,
+        headers={key: value.get_secret_value() for key, value in telemetry.otlp_headers.items()},
+        timeout=telemetry.otlp_timeout,
+        compression=Compression.Gzip,
+    )
+    return PeriodicExportingMetricReader(
+        exporter,
+        export_interval_millis=telemetry.otlp_interval * 1000,
+        export_timeout_millis=telemetry.otlp_timeout * 1000,
+    )
 
 
 @dataclass

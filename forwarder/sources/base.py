@@ -19,6 +19,7 @@ class SourceContext:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     drain: bool = False  # read what is there, then return instead of waiting for more
     errored_units: int = 0  # acks that ended ERRORED: their data will be read again
+    replicas: int = 1  # replicas known to start together (`workers`): a floor for leases
 
     async def sleep_unless_stopping(self, seconds: float) -> bool:
         """Sleep; True if the daemon started stopping meanwhile."""

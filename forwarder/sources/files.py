@@ -14,7 +14,7 @@ import fnmatch
 import os
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import structlog
 
@@ -26,8 +26,9 @@ from forwarder.decode import (
     decode_document,
     looks_like_document,
 )
-from forwarder.errors import DecodeError
+from forwarder.errors import DecodeError, StateError
 from forwarder.events import Batch, Event, Origin
+from forwarder.leases import LeaseManager, replica_id
 from forwarder.sources.base import Source, SourceContext
 from forwarder.sources.file_cursor import FINGERPRINT_BYTES, Cursor, FileCheckpoint, fingerprint
 from forwarder.sources.lines import append_line_events
@@ -47,6 +48,11 @@ class FilesSource(Source):
         self._committer: OrderedCommitter[FileCheckpoint] = OrderedCommitter(
             self._commit, self._on_errored
         )
+        self._leases: LeaseManager | None = None
+        self._next_balance = 0.0
+        self._reading_done = False
+        self._greedy = False  # draining: claim every free lease, not just a fair share
+        self._gained = 0  # leases taken so far
 
     # -- state -----------------------------------------------------------------------
 
@@ -55,6 +61,8 @@ class FilesSource(Source):
 
     async def _commit(self, lane: str, checkpoint: FileCheckpoint) -> None:
         ctx = self._require_ctx()
+        if self._leases is not None and not self._leases.owns(lane):
+            return  # another replica reads this file now; its checkpoint is its own
         try:
             await ctx.state.put(self._key(lane), checkpoint.as_value())
         except Exception:
@@ -86,6 +94,11 @@ class FilesSource(Source):
 
     async def flush(self) -> None:
         await self._committer.flush()
+        if self._leases is not None and self._reading_done:
+            try:
+                await self._leases.release_all()  # hand over at once on a clean stop
+            except StateError as exc:
+                log.warning("lease_release_failed", source=self.id, error=str(exc))
 
     def in_flight(self) -> int:
         return self._committer.in_flight()
@@ -95,30 +108,81 @@ class FilesSource(Source):
     async def run(self, ctx: SourceContext) -> None:
         self._ctx = ctx
         self.directory.mkdir(parents=True, exist_ok=True)
-        await self._load_checkpoints(ctx)
+        if ctx.state.shared:
+            self._leases = LeaseManager(
+                ctx.state, f"files/{self.id}", replica_id(),
+                duration=self.config.lease_duration, min_replicas=ctx.replicas,
+            )  # fmt: skip
+        else:
+            await self._load_checkpoints(ctx)
         log.info("files_source_started", source=self.id, path=str(self.directory), drain=ctx.drain)
-        while not ctx.stopping.is_set():
-            await self._poll(ctx)
-            if ctx.drain:
-                return
-            if await ctx.sleep_unless_stopping(self.config.poll_interval):
-                return
+        self._reading_done = False
+        try:
+            while not ctx.stopping.is_set():
+                await self._poll(ctx)
+                if ctx.drain:
+                    # With replicas: then take over what nobody holds, until nothing is left.
+                    while self._leases is not None and not ctx.stopping.is_set():
+                        self._greedy = True
+                        gained = self._gained
+                        await self._poll(ctx)
+                        if self._gained == gained:
+                            break
+                    return
+                if await ctx.sleep_unless_stopping(self.config.poll_interval):
+                    return
+        finally:
+            self._reading_done = True
 
     async def _load_checkpoints(self, ctx: SourceContext) -> None:
         prefix = self._key("")
         for key, item in (await ctx.state.scan(prefix)).items():
-            lane = key[len(prefix) :]
+            self._restore(key[len(prefix) :], item.value)
+
+    def _restore(self, lane: str, value: dict[str, Any]) -> None:
+        try:
+            saved = FileCheckpoint.from_value(value)
+        except (KeyError, TypeError, ValueError):
+            log.warning("file_checkpoint_unreadable", source=self.id, path=lane)
+            return
+        cursor = Cursor(
+            Path(lane), saved.dev, saved.ino, saved.fingerprint, saved.fingerprint_len,
+            saved.offset, saved.finished,
+        )  # fmt: skip
+        self._cursors[lane] = cursor
+        self._committer.set_committed(lane, saved)
+
+    async def _owned_entries(
+        self,
+        ctx: SourceContext,
+        leases: LeaseManager,
+        entries: list[tuple[Path, os.stat_result]],
+    ) -> list[tuple[Path, os.stat_result]]:
+        """Balance the file leases (every third of their duration); the files we read."""
+        if time.monotonic() >= self._next_balance or ctx.drain:
+            self._next_balance = time.monotonic() + leases.duration / 3
             try:
-                saved = FileCheckpoint.from_value(item.value)
-            except (KeyError, TypeError, ValueError):
-                log.warning("file_checkpoint_unreadable", source=self.id, path=lane)
-                continue
-            cursor = Cursor(
-                Path(lane), saved.dev, saved.ino, saved.fingerprint, saved.fingerprint_len,
-                saved.offset, saved.finished,
-            )  # fmt: skip
-            self._cursors[lane] = cursor
-            self._committer.set_committed(lane, saved)
+                lanes = [str(path) for path, _ in entries]
+                balance = await leases.balance(lanes, greedy=self._greedy)
+            except StateError as exc:
+                log.warning("lease_balance_failed", source=self.id, error=str(exc))
+                return [entry for entry in entries if leases.owns(str(entry[0]))]
+            for lane in balance.lost:
+                self._cursors.pop(lane, None)
+                self._committer.forget(lane)
+            self._gained += len(balance.gained)
+            for lane in balance.gained:
+                self._committer.forget(lane)
+                self._cursors.pop(lane, None)
+                item = await ctx.state.get(self._key(lane))  # as the last owner left it
+                if item is not None:
+                    self._restore(lane, item.value)
+            for lane in balance.surplus:
+                if not self._committer.in_flight(lane):
+                    await leases.release(lane)
+                    self._cursors.pop(lane, None)
+                    self._committer.forget(lane)
+        return [entry for entry in entries if leases.owns(str(entry[0]))]
 
     def _matches(self, name: str) -> bool:
         return any(fnmatch.fnmatch(name, pattern) for pattern in self.config.patterns)
@@ -129,6 +193,8 @@ class FilesSource(Source):
         except OSError as exc:
             log.error("files_list_failed", source=self.id, path=str(self.directory), error=str(exc))
             return
+        if self._leases is not None:
+            entries = await self._owned_entries(ctx, self._leases, entries)
         present = set()
         for path, stat in entries:
             if ctx.stopping.is_set():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forwarder.state.base import StateStore, Versioned
 from forwarder.state.memory import MemoryStateStore
 from forwarder.state.sqlite import SqliteStateStore
+
+if TYPE_CHECKING:
+    from forwarder.config import StateConfig
 
 __all__ = [
     "MemoryStateStore",
@@ -14,6 +17,7 @@ __all__ = [
     "StateStore",
     "Versioned",
     "open_state_store",
+    "state_store_from_config",
 ]
 
 
@@ -25,5 +29,18 @@ def open_state_store(backend: str, **kwargs: Any) -> StateStore:
         kwargs.pop("path", None)  # the config always carries a path; memory has no file
         return MemoryStateStore(**kwargs)
     if backend == "dynamodb":
-        raise ValueError("state backend 'dynamodb' is not available yet")
-    raise ValueError(f"unknown state backend {backend!r}: expected 'sqlite' or 'memory'")
+        # Imported here: aiobotocore is a heavy import that SQLite users never need.
+        from forwarder.state.dynamodb import DynamoStateStore
+
+        kwargs.pop("path", None)
+        return DynamoStateStore(**kwargs)
+    raise ValueError(
+        f"unknown state backend {backend!r}: expected 'sqlite', 'dynamodb' or 'memory'"
+    )
+
+
+def state_store_from_config(config: StateConfig) -> StateStore:
+    """The store the `state:` section of the configuration describes."""
+    if config.backend == "dynamodb":
+        return open_state_store("dynamodb", table=config.table, endpoint=config)
+    return open_state_store(config.backend, path=config.path)

@@ -20,6 +20,10 @@ class Versioned:
 
 
 class StateStore(ABC):
+    # True when other replicas may use the same store (DynamoDB): sources then share
+    # their lanes through leases instead of each reading everything.
+    shared: bool = False
+
     @abstractmethod
     async def get(self, key: str) -> Versioned | None: ...
 

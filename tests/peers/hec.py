@@ -1,6 +1,6 @@
 """A strict Splunk HTTP Event Collector peer (aiohttp), for tests and benchmarks.
 
-``python -m tests.peers.hec --port N --token TOKEN [--ack] [--indexes a,b] [--fast]
+``python -m tests.peers.hec --port N --token TOKEN [--ack] [--indexes a,b] [--fast [--fast-ids]]
 [--max-content-length BYTES] [--max-event-size BYTES] [--host 127.0.0.1]``
 (``--port 0``: a free port; the bound URL is printed as ``listening http://HOST:PORT``).
 
@@ -133,6 +133,9 @@ class HecState(PeerBase):
     ack: bool = False
     indexes: tuple[str, ...] = ("main",)
     fast: bool = False
+    # --fast-ids: in fast mode, also keep each event's `fields.event_id` (16 bytes each),
+    # so a flood of millions can be settled exactly without storing envelopes.
+    ids: bytearray | None = None
     max_content_length: int = 1_000_000
     max_event_size: int = 5_242_880
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -251,6 +254,11 @@ def parse(body: bytes, state: HecState) -> list[dict[str, Any]]:
         pos = stop
 
 
+# The envelope's indexed field; inside `event` (a JSON document) quotes are escaped,
+# so this pattern only matches the envelope's own `fields.event_id`.
+EVENT_ID = re.compile(rb'"event_id":"([0-9a-f]{32})"')
+
+
 def count_fast(body: bytes) -> int:
     try:
         return len(orjson.loads(b"[" + BOUNDARY.sub(b"},{", body.strip()) + b"]"))
@@ -276,6 +284,9 @@ async def collect(request: web.Request) -> web.Response:
     except Reject as exc:
         state.stats["rejected_requests"] += 1
         return reply(exc.code, exc.event_number)
+    if state.ids is not None:
+        for match in EVENT_ID.finditer(body):
+            state.ids += bytes.fromhex(match.group(1).decode())
     state.stats["events"] += count
     state.stats["accepted_requests"] += 1
     ack_id: int | None = None
@@ -356,6 +367,12 @@ def build_app(state: HecState) -> web.Application:
     app.router.add_get("/services/collector/health", health)
     app.router.add_get("/services/collector/health/1.0", health)
     add_control_routes(app, state)
+
+    async def ids(_: web.Request) -> web.Response:
+        """GET /__peer__/ids: the event ids seen (--fast-ids), 16 raw bytes each."""
+        return web.Response(body=bytes(state.ids or b""), content_type="application/octet-stream")
+
+    app.router.add_get("/__peer__/ids", ids)
     return app
 
 
@@ -371,6 +388,8 @@ def main(argv: list[str] | None = None) -> None:
         "--indexes", default="main", help="allowed indexes; the first is the default"
     )
     parser.add_argument("--fast", action="store_true", help="count events only (benchmarks)")
+    parser.add_argument("--fast-ids", action="store_true",
+                        help="with --fast: keep each event_id too (floods)")  # fmt: skip
     parser.add_argument("--max-content-length", type=int, default=1_000_000)
     parser.add_argument("--max-event-size", type=int, default=5_242_880)
     args = parser.parse_args(argv)
@@ -379,7 +398,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--indexes needs at least one index")
     state = HecState(token=args.token, ack=args.ack, indexes=indexes, fast=args.fast,
                      max_content_length=args.max_content_length,
-                     max_event_size=args.max_event_size)  # fmt: skip
+                     max_event_size=args.max_event_size,
+                     ids=bytearray() if args.fast and args.fast_ids else None)  # fmt: skip
     serve(build_app(state), args.host, args.port)
 
 

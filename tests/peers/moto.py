@@ -42,8 +42,8 @@ _names = itertools.count()
 class MotoServer:
     """A moto_server subprocess; `stop` kills exactly the process it started."""
 
-    def __init__(self, log_dir: Path) -> None:
-        self.port = free_port()
+    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()  # a port of its own, or one a stopped server used
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         executable = Path(sys.executable).with_name("moto_server")
         self._log = (log_dir / f"moto-{self.port}.log").open("wb")

@@ -17,6 +17,8 @@ from forwarder.state import (
     Versioned,
     open_state_store,
 )
+from forwarder.state.dynamodb import DynamoStateStore
+from tests.state.conftest import drop_table, endpoint_of, new_table
 
 
 class FakeClock:
@@ -35,17 +37,26 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
 async def make_store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[StoreFactory]:
-    """Opens stores of one backend (several over the same file for sqlite) and closes them."""
+    """Opens stores of one backend (several over the same file or table) and closes them.
+
+    The DynamoDB stores talk to moto_server (a fresh table per test) and read in pages
+    of 3 items, so every scan here also crosses page boundaries.
+    """
     opened: list[StateStore] = []
+    if request.param == "dynamodb":
+        moto = request.getfixturevalue("moto")  # started only when a dynamodb test runs
+        table = await new_table(moto)
 
     def make() -> StateStore:
         store: StateStore
         if request.param == "memory":
             store = MemoryStateStore(clock=clock)
+        elif request.param == "dynamodb":
+            store = DynamoStateStore(table, endpoint_of(moto), page_size=3, clock=clock)
         else:
             store = SqliteStateStore(tmp_path / "sub" / "state.db", clock=clock)
         opened.append(store)
@@ -54,6 +65,8 @@ async def make_store(
     yield make
     for store in opened:
         await store.close()
+    if request.param == "dynamodb":
+        drop_table(moto, table)
 
 
 @pytest.fixture
@@ -355,7 +368,9 @@ async def test_open_state_store(tmp_path: Path) -> None:
     assert isinstance(sqlite_store, SqliteStateStore)
     await sqlite_store.ping()
     await sqlite_store.close()
-    with pytest.raises(ValueError, match="not available yet"):
-        open_state_store("dynamodb")
+    dynamo = open_state_store("dynamodb", path=tmp_path / "ignored.db", table="t")
+    assert isinstance(dynamo, DynamoStateStore)
+    assert dynamo.table == "t"
+    await dynamo.close()
     with pytest.raises(ValueError, match="'redis'"):
         open_state_store("redis")

@@ -28,14 +28,16 @@ from forwarder.acks import Ack, OrderedCommitter
 from forwarder.aws import THROTTLE_CODES, TRANSIENT_ERRORS, error_code
 from forwarder.config import CloudWatchSourceConfig, parse_start
 from forwarder.decode import split_records
-from forwarder.errors import DecodeError
+from forwarder.errors import DecodeError, StateError, VersionConflict
 from forwarder.events import Batch, Event, Origin
+from forwarder.leases import LeaseManager, replica_id
 from forwarder.sources.base import Source, SourceContext
 from forwarder.sources.cloudwatch.budget import AdaptiveBudget, shared_budget
 from forwarder.sources.cloudwatch.groups import GroupInfo, describe_groups, log_type_from_group
 from forwarder.sources.cloudwatch.live_tail import LiveTail, TailLedger
 from forwarder.sources.cloudwatch.metrics import observe
 from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageToken
+from forwarder.state.base import Versioned
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +73,10 @@ class CloudWatchSource(Source):
         self._ledgers: dict[str, TailLedger] | None = {} if config.mode == "live_tail" else None
         self.groups_changed = asyncio.Event()
         self._ctx: SourceContext | None = None
+        self._leases: LeaseManager | None = None
+        self._known: dict[str, GroupInfo] = {}  # from the last discovery
+        self._parked: set[str] = set()  # held above the fair share, being given back
+        self._reading_done = False
         self._observed = False
         self._client: Any = None
         self._budget: AdaptiveBudget | None = None
@@ -90,8 +96,16 @@ class CloudWatchSource(Source):
         if tracker is None:
             return
         checkpoint = tracker.checkpoint(token, self.config.max_checkpoint_ids)
+        # Replicas write compare-and-set: one that lost the group must not move it back.
+        expected = tracker.state_version if self._leases is not None else None
         try:
-            await ctx.state.put(self._key(group), checkpoint.as_value())
+            tracker.state_version = await ctx.state.put(
+                self._key(group), checkpoint.as_value(), expected_version=expected
+            )
+        except VersionConflict:
+            log.warning("cloudwatch_group_taken_over", source=self.id, log_group=group)
+            tracker.gone = True  # its poller stops; the lease renewal drops it
+            return
         except Exception:
             ctx.metrics.checkpoint_failures.add(1, {"source": self.id})
             raise
@@ -122,6 +136,12 @@ class CloudWatchSource(Source):
 
     async def flush(self) -> None:
         await self._committer.flush()
+        if self._leases is not None and self._reading_done:
+            # Handed over on a clean stop: the next owner starts from this commit.
+            try:
+                await self._leases.release_all()
+            except StateError as exc:
+                log.warning("lease_release_failed", source=self.id, error=str(exc))
 
     def in_flight(self) -> int:
         return self._committer.in_flight()
@@ -129,14 +149,59 @@ class CloudWatchSource(Source):
     async def _load_checkpoints(self, ctx: SourceContext) -> None:
         prefix = self._key("")
         for key, item in (await ctx.state.scan(prefix)).items():
-            group = key[len(prefix) :]
-            try:
-                saved = GroupCheckpoint.from_value(item.value)
-            except (KeyError, TypeError, ValueError):
-                log.warning("cloudwatch_checkpoint_unreadable", source=self.id, log_group=group)
-                continue
-            self.trackers[group] = GroupTracker.restore(group, saved, self._look_back_ms)
-            self._committer.set_committed(group, PageToken(0, saved.ts, saved.ts))
+            self._restore(key[len(prefix) :], item)
+
+    def _restore(self, group: str, item: Versioned) -> None:
+        try:
+            saved = GroupCheckpoint.from_value(item.value)
+        except (KeyError, TypeError, ValueError):
+            log.warning("cloudwatch_checkpoint_unreadable", source=self.id, log_group=group)
+            return
+        tracker = GroupTracker.restore(group, saved, self._look_back_ms)
+        tracker.state_version = item.version
+        self.trackers[group] = tracker
+        self._committer.set_committed(group, PageToken(0, saved.ts, saved.ts))
+
+    # -- leases (replicas sharing a DynamoDB state store) ---------------------------
+
+    async def _claim(self, ctx: SourceContext, leases: LeaseManager, greedy: bool) -> set[str]:
+        """Renew, take and give back leases; the groups this replica reads now."""
+        try:
+            balance = await leases.balance(self._known, greedy=greedy)
+        except StateError as exc:
+            # Keep reading what we hold: a lease outlives a short store outage.
+            log.warning("lease_balance_failed", source=self.id, error=str(exc))
+            return leases.owned - self._parked
+        for name in balance.lost:
+            self._drop(name)
+        for name in balance.gained:
+            self._drop(name)
+            item = await ctx.state.get(self._key(name))  # as the last owner left it
+            if item is not None:
+                self._restore(name, item)
+        for name in balance.surplus:
+            self._parked.add(name)
+            self._stop_poller(name)
+            if not self._committer.in_flight(name):
+                await leases.release(name)
+                self._drop(name)
+        return leases.owned - self._parked
+
+    def _stop_poller(self, name: str) -> None:
+        self._generation[name] = self._generation.get(name, 0) + 1
+        task = self._pollers.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    def _drop(self, name: str) -> None:
+        """Forget a group this replica no longer reads (its events in flight may still land)."""
+        self._stop_poller(name)
+        self._committer.forget(name)
+        self.trackers.pop(name, None)
+        self._parked.discard(name)
+        if self._ledgers is not None:
+            self._ledgers.pop(name, None)
+        self.groups_changed.set()
 
     # -- groups ----------------------------------------------------------------------
 
@@ -174,7 +239,7 @@ class CloudWatchSource(Source):
         """Create or reset trackers for what discovery found; the groups to poll."""
         ready = []
         for name, info in groups.items():
-            created = info.created
+            created, version = info.created, 0
             if info.arn is not None:
                 self.arns[name] = info.arn
             tracker = self.trackers.get(name)
@@ -186,6 +251,7 @@ class CloudWatchSource(Source):
                 self.stats.groups_recreated += 1
                 self._generation[name] = self._generation.get(name, 0) + 1
                 self._committer.forget(name)
+                version = tracker.state_version
                 tracker = None
                 first = 0
             else:
@@ -194,6 +260,7 @@ class CloudWatchSource(Source):
                 first = 0 if created is not None and created >= start else start
             if tracker is None:
                 tracker = GroupTracker(name, first, self._look_back_ms, created=created)
+                tracker.state_version = version
                 self.trackers[name] = tracker
             elif tracker.created is None:
                 tracker.created = created
@@ -225,9 +292,16 @@ class CloudWatchSource(Source):
         self._describe_budget = shared_budget(
             "DescribeLogGroups", config.region, config.endpoint_url, _DESCRIBE_CEILING
         )
-        await self._load_checkpoints(ctx)
+        if ctx.state.shared:
+            self._leases = LeaseManager(
+                ctx.state, f"cw/{self.id}", replica_id(), duration=config.lease_duration,
+                min_replicas=ctx.replicas,
+            )  # fmt: skip
+        else:
+            await self._load_checkpoints(ctx)  # one replica: every group is ours
         log.info("cloudwatch_source_started", source=self.id, drain=ctx.drain,
-                 checkpoints=len(self.trackers))  # fmt: skip
+                 checkpoints=len(self.trackers), leases=self._leases is not None)  # fmt: skip
+        self._reading_done = False
         async with aws.client("logs", config, max_attempts=1) as client:
             self._client = client
             try:
@@ -241,35 +315,62 @@ class CloudWatchSource(Source):
                 await asyncio.gather(*self._pollers.values(), return_exceptions=True)
                 self._pollers.clear()
                 self._client = None
+                self._reading_done = True
+
+    async def _readable(self, ctx: SourceContext, greedy: bool = False) -> dict[str, GroupInfo]:
+        """Of the groups discovered, those this replica reads (all of them without leases)."""
+        if self._leases is None:
+            return self._known
+        owned = await self._claim(ctx, self._leases, greedy)
+        return {name: info for name, info in self._known.items() if name in owned}
 
     async def _drain(self, ctx: SourceContext, start: int) -> None:
-        """Read every group up to now once, then return."""
-        groups = self._admit(await self._discover(), start)
+        """Read every group (this replica's share of them) up to now once, then return."""
+        self._known = await self._discover()
         limit = asyncio.Semaphore(8)
+        done: set[str] = set()
 
         async def one(name: str) -> None:
             async with limit:
                 await self._sweep(ctx, name, look_back=True)
 
-        await asyncio.gather(*(one(name) for name in groups))
+        # With replicas: our share first, then whatever nobody holds, until none is left.
+        greedy = False
+        while not ctx.stopping.is_set():
+            groups = [g for g in self._admit(await self._readable(ctx, greedy), start)
+                      if g not in done]  # fmt: skip
+            if not groups:
+                return
+            await asyncio.gather(*(one(name) for name in groups))
+            done.update(groups)
+            if self._leases is None:
+                return
+            greedy = True
 
     async def _follow(self, ctx: SourceContext, start: int) -> None:
         if self._ledgers is not None:
             tail = LiveTail(self, self._ledgers)
             self._pollers[""] = asyncio.create_task(tail.run(ctx), name=f"live-tail:{self.id}")
+        config = self.config
+        # Leases are renewed at a third of their duration, whatever the discovery pace.
+        tick = config.discovery_interval
+        if self._leases is not None:
+            tick = min(tick, config.lease_duration / 3)
+        next_discovery = 0.0
         while not ctx.stopping.is_set():
-            try:
-                groups = self._admit(await self._discover(), start)
-            except (ClientError, *TRANSIENT_ERRORS) as exc:
-                log.warning("cloudwatch_discovery_failed", source=self.id, error=str(exc))
-                groups = []
-            for name in groups:
+            if time.monotonic() >= next_discovery:
+                try:
+                    self._known = await self._discover()
+                    next_discovery = time.monotonic() + config.discovery_interval
+                except (ClientError, *TRANSIENT_ERRORS) as exc:
+                    log.warning("cloudwatch_discovery_failed", source=self.id, error=str(exc))
+            for name in self._admit(await self._readable(ctx), start):
                 task = self._pollers.get(name)
                 if task is None or task.done():
                     self._pollers[name] = asyncio.create_task(
                         self._poll(ctx, name), name=f"cloudwatch:{self.id}:{name}"
                     )
-            if await ctx.sleep_unless_stopping(self.config.discovery_interval):
+            if await ctx.sleep_unless_stopping(tick):
                 return
 
     async def _poll(self, ctx: SourceContext, name: str) -> None:

@@ -80,6 +80,7 @@ class GroupTracker:
     last_ingestion_lag: float | None = None
     force_look_back: bool = False
     gone: bool = False  # FilterLogEvents said the group does not exist
+    state_version: int = 0  # of the checkpoint item: replicas write it compare-and-set
     window_shrunk_logged: bool = False
 
     @classmethod
