@@ -1,4 +1,4 @@
-"""`python -m bench [mapping|hec|s3|cloudwatch|all] [--records N] [--json FILE] [--no-check]`.
+"""`python -m bench [mapping|hec|s3|cloudwatch|workers|all] [--records N] [--json FILE] [--no-check]`.
 
 Runs the named benchmark (`all`: every one, in order), prints a table and a JSON
 line per benchmark, and exits 1 when a benchmark misses its requirement (unless
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import e2e_cloudwatch, e2e_hec, e2e_s3, mapping
+from bench import e2e_cloudwatch, e2e_hec, e2e_s3, e2e_workers, mapping
 from bench.common import BenchResult, Options, environment, pin_to_one_cpu
 
 # name -> run; `all` runs them in this order. End-to-end benchmarks join here.
@@ -23,6 +23,7 @@ BENCHES: dict[str, Callable[[Options], BenchResult]] = {
     e2e_hec.NAME: e2e_hec.run,
     e2e_s3.NAME: e2e_s3.run,
     e2e_cloudwatch.NAME: e2e_cloudwatch.run,
+    e2e_workers.NAME: e2e_workers.run,
 }
 
 

@@ -6,10 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from botocore.exceptions import ClientError
 
 from forwarder.aws import THROTTLE_CODES, error_code
+from forwarder.config import CloudWatchSourceConfig
 from forwarder.sources.cloudwatch.budget import AdaptiveBudget
+
+log = structlog.get_logger(__name__)
 
 # Log type tokens as they may appear in a group name, after lower-casing and removing
 # separators ("/aws/vendedlogs/workmail/m-0123/AUTHENTICATION_LOGS",
@@ -67,3 +71,29 @@ async def describe_groups(client: Any, prefix: str, budget: AdaptiveBudget) -> d
         if not token:
             return found
         kwargs["nextToken"] = token
+
+
+async def discover(
+    client: Any, config: CloudWatchSourceConfig, budget: AdaptiveBudget
+) -> dict[str, GroupInfo]:
+    """The groups a source reads now, by name: its prefix's and its explicit list."""
+    found: dict[str, GroupInfo] = {}
+    prefix = config.log_group_prefix
+    if prefix:
+        found.update(await describe_groups(client, prefix, budget))
+    for name in config.log_groups:
+        if name in found:
+            continue
+        try:
+            matches = await describe_groups(client, name, budget)
+        except ClientError as exc:
+            # DescribeLogGroups denied by a narrow policy: read the group anyway.
+            log.warning("cloudwatch_describe_failed", source=config.id, log_group=name,
+                        error=error_code(exc))  # fmt: skip
+            found[name] = GroupInfo(None, None)
+            continue
+        if name in matches:
+            found[name] = matches[name]
+        else:
+            log.warning("cloudwatch_group_missing", source=config.id, log_group=name)
+    return found

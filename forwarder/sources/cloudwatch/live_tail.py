@@ -24,6 +24,7 @@ from forwarder.acks import Ack
 from forwarder.aws import TRANSIENT_ERRORS, error_code
 from forwarder.events import Batch, Event, Origin, Status
 from forwarder.retry import Backoff
+from forwarder.sources.cloudwatch.pages import append_events
 
 if TYPE_CHECKING:
     from forwarder.sources.base import SourceContext
@@ -161,7 +162,7 @@ class LiveTail:
             if not ledger.claim((group, stream, ts, message), ts, ack):
                 continue
             origin = Origin(source.id, f"{group}/{stream}", ts)
-            source.append_events(events, message.encode(), origin, ack, source.log_type(group), ts)
+            append_events(events, message.encode(), origin, ack, source.log_type(group), ts)
         if events:
             source.stats.live_tail_events += len(events)
             ctx.metrics.records_read.add(len(events), {"source": source.id})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from forwarder.telemetry import Metrics
@@ -10,6 +11,19 @@ if TYPE_CHECKING:
     from forwarder.sources.cloudwatch.source import CloudWatchSource
 
 Samples = list[tuple[float, dict[str, str]]]
+
+
+@dataclass
+class CloudWatchStats:
+    requests_ok: int = 0
+    requests_throttled: int = 0
+    requests_failed: int = 0
+    events_read: int = 0
+    duplicates_skipped: int = 0
+    groups_gone: int = 0
+    groups_recreated: int = 0
+    live_tail_events: int = 0  # delivered early by Live Tail
+    live_tail_covered: int = 0  # found by polling, already delivered by Live Tail
 
 
 def observe(source: CloudWatchSource, metrics: Metrics) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -27,15 +26,15 @@ from forwarder import aws
 from forwarder.acks import Ack, OrderedCommitter
 from forwarder.aws import THROTTLE_CODES, TRANSIENT_ERRORS, error_code
 from forwarder.config import CloudWatchSourceConfig, parse_start
-from forwarder.decode import split_records
-from forwarder.errors import DecodeError, StateError, VersionConflict
-from forwarder.events import Batch, Event, Origin
+from forwarder.errors import StateError, VersionConflict
+from forwarder.events import Batch
 from forwarder.leases import LeaseManager, replica_id
 from forwarder.sources.base import Source, SourceContext
 from forwarder.sources.cloudwatch.budget import AdaptiveBudget, shared_budget
-from forwarder.sources.cloudwatch.groups import GroupInfo, describe_groups, log_type_from_group
+from forwarder.sources.cloudwatch.groups import GroupInfo, discover, log_type_from_group
 from forwarder.sources.cloudwatch.live_tail import LiveTail, TailLedger
-from forwarder.sources.cloudwatch.metrics import observe
+from forwarder.sources.cloudwatch.metrics import CloudWatchStats, observe
+from forwarder.sources.cloudwatch.pages import read_page
 from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageToken
 from forwarder.state.base import Versioned
 
@@ -43,19 +42,6 @@ log = structlog.get_logger(__name__)
 
 _DESCRIBE_CEILING = 5.0  # DescribeLogGroups: 5 requests/s per account and Region
 _ERROR_PAUSE = 5.0  # after a failed request, a group waits this long (plus its interval)
-
-
-@dataclass
-class CloudWatchStats:
-    requests_ok: int = 0
-    requests_throttled: int = 0
-    requests_failed: int = 0
-    events_read: int = 0
-    duplicates_skipped: int = 0
-    groups_gone: int = 0
-    groups_recreated: int = 0
-    live_tail_events: int = 0  # delivered early by Live Tail
-    live_tail_covered: int = 0  # found by polling, already delivered by Live Tail
 
 
 class CloudWatchSource(Source):
@@ -212,28 +198,8 @@ class CloudWatchSource(Source):
         return log_type_from_group(group) or self.config.log_type
 
     async def _discover(self) -> dict[str, GroupInfo]:
-        """The groups to read now, by name."""
         assert self._describe_budget is not None
-        found: dict[str, GroupInfo] = {}
-        prefix = self.config.log_group_prefix
-        if prefix:
-            found.update(await describe_groups(self._client, prefix, self._describe_budget))
-        for name in self.config.log_groups:
-            if name in found:
-                continue
-            try:
-                matches = await describe_groups(self._client, name, self._describe_budget)
-            except ClientError as exc:
-                # DescribeLogGroups denied by a narrow policy: read the group anyway.
-                log.warning("cloudwatch_describe_failed", source=self.id, log_group=name,
-                            error=error_code(exc))  # fmt: skip
-                found[name] = GroupInfo(None, None)
-                continue
-            if name in matches:
-                found[name] = matches[name]
-            else:
-                log.warning("cloudwatch_group_missing", source=self.id, log_group=name)
-        return found
+        return await discover(self._client, self.config, self._describe_budget)
 
     def _admit(self, groups: dict[str, GroupInfo], start: int) -> list[str]:
         """Create or reset trackers for what discovery found; the groups to poll."""
@@ -444,75 +410,27 @@ class CloudWatchSource(Source):
         return True
 
     async def _dispatch(
-        self, ctx: SourceContext, tracker: GroupTracker, page: list[dict[str, Any]]
+        self, ctx: SourceContext, tracker: GroupTracker, items: list[dict[str, Any]]
     ) -> None:
-        """Turn one page into events not delivered yet; send them as one ack unit."""
-        seen = tracker.seen
-        seq = tracker.seq + 1
-        ack = Ack()
-        events: list[Event] = []
-        source_id, group = self.id, tracker.name
-        log_type = self.log_type(group)
+        """Send one page's new events as one ack unit, tracked in the group's lane."""
+        group = tracker.name
         ledger = None if self._ledgers is None else self._ledgers.setdefault(group, TailLedger())
-        newest_in_page = -1
-        ingestion_lag = 0
-        duplicates = covered = 0
-        for item in page:
-            event_id = item.get("eventId")
-            ts = item.get("timestamp")
-            message = item.get("message")
-            if not isinstance(event_id, str) or not isinstance(ts, int):
-                continue  # not a FilteredLogEvent; nothing to deliver or to remember
-            if event_id in seen:
-                duplicates += 1
-                continue
-            seen[event_id] = (ts, seq)
-            if ts > newest_in_page:
-                newest_in_page = ts
-            ingested = item.get("ingestionTime")
-            if isinstance(ingested, int) and ingested - ts > ingestion_lag:
-                ingestion_lag = ingested - ts
-            stream = str(item.get("logStreamName", ""))
-            text = message if isinstance(message, str) else ""
-            if ledger is not None and ledger.covered((group, stream, ts, text), ts, ack):
-                covered += 1
-                continue
-            origin = Origin(source_id, f"{group}/{stream}", ts)
-            self.append_events(events, text.encode(), origin, ack, log_type, ts)
-        self.stats.duplicates_skipped += duplicates
-        self.stats.live_tail_covered += covered
-        if newest_in_page < 0:
+        page = read_page(self.id, tracker, items, self.log_type(group), ledger)
+        self.stats.duplicates_skipped += page.duplicates
+        self.stats.live_tail_covered += page.covered
+        if page.newest < 0:
             return
-        tracker.seq = seq
-        tracker.high_ts = max(tracker.high_ts, newest_in_page)
-        tracker.last_ingestion_lag = ingestion_lag / 1000.0
-        token = PageToken(seq, tracker.high_ts, newest_in_page)
-        self._committer.track(group, ack, token)
-        ack.on_done(functools.partial(self._observe_lag, newest_in_page))
-        if events:
-            self.stats.events_read += len(events)
-            ctx.metrics.records_read.add(len(events), {"source": source_id})
+        tracker.seq = page.seq
+        tracker.high_ts = max(tracker.high_ts, page.newest)
+        tracker.last_ingestion_lag = page.ingestion_lag_ms / 1000.0
+        self._committer.track(group, page.ack, PageToken(page.seq, tracker.high_ts, page.newest))
+        page.ack.on_done(functools.partial(self._observe_lag, page.newest))
+        if page.events:
+            self.stats.events_read += len(page.events)
+            ctx.metrics.records_read.add(len(page.events), {"source": self.id})
             # Sealed only once every event is handed over (see FilesSource).
-            await ctx.pipeline.send(Batch(events))
-        ack.seal()
-
-    @staticmethod
-    def append_events(
-        events: list[Event], raw: bytes, origin: Origin, ack: Ack, log_type: str | None, ts: int
-    ) -> None:
-        if not raw.strip():
-            events.append(Event(raw, origin, ack, error="empty_message",
-                                error_detail="the log event has no message"))  # fmt: skip
-            return
-        try:
-            records = split_records(raw)
-        except DecodeError as exc:
-            events.append(Event(raw, origin, ack, error=exc.reason, error_detail=exc.detail))
-            return
-        fallback = ts / 1000.0
-        for record in records:
-            when = record.time_ms / 1000.0 if record.time_ms else fallback
-            events.append(Event(record.raw, origin, ack, log_type=log_type, time=when))
+            await ctx.pipeline.send(Batch(page.events))
+        page.ack.seal()
 
     def _observe_lag(self, newest_ms: int, _ack: Ack) -> None:
         """A page is acknowledged by every sink: CloudWatch event time -> ack."""

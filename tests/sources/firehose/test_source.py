@@ -419,3 +419,25 @@ async def test_a_port_in_use_is_raised_as_itself(tmp_path: Path) -> None:
         ctx = SourceContext(rig.pipeline, MemoryStateStore(), rig.metrics)
         with pytest.raises(OSError, match="in use"):
             await FirehoseHttpSource(config).run(ctx)
+
+
+async def test_requests_still_waiting_when_the_grace_ends_get_503(tmp_path: Path) -> None:
+    import contextlib
+
+    sink = MemorySink()
+    sink.hang = 1.0
+    async with endpoint(tmp_path, [sink]) as ep, FirehoseClient(ep.url, KEY) as client:
+        request_id = str(uuid.uuid4())
+        pending = asyncio.create_task(client.deliver(RECORDS[:2], request_id))
+        await asyncio.sleep(0.2)
+        ep.following.ctx.stopping.set()
+        await asyncio.sleep(0.1)
+        reader = ep.following._reader
+        reader.cancel()  # what the runtime does once shutdown_grace is over
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        reply = await asyncio.wait_for(pending, 5)
+        check_contract(reply, request_id)
+        assert reply.status == 503
+        assert ep.source.in_flight() == 1  # not acknowledged: Firehose sends it again
+        await ep.following.rig.finish()

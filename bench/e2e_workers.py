@@ -1,0 +1,129 @@
+"""`workers: 2` against one process: files -> Splunk HEC (fast peer), in the same run.
+
+Both runs use DynamoDB state on moto_server (what `workers` > 1 requires), the same
+inbox of 8 files and the HEC peer in its fast mode (it inflates and counts), so the
+only difference is the number of worker processes. Neither run is pinned: the point
+is to use both cores. Startup and shutdown are subtracted (an empty-inbox run of each
+mode is timed too). Requirement: 2 processes >= 1.5x one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import BenchResult, Options
+from bench.corpus import generate
+from bench.daemon import hec_sink
+from forwarder.config import AwsEndpoint
+from forwarder.state.dynamodb_table import ensure_table
+from tests.peers.fixtures import HEC_TOKEN, PeerProcess
+from tests.peers.moto import CREDENTIALS, REGION, MotoServer
+
+NAME = "workers"
+MIN_RATIO = 1.5
+_FILES = 8
+
+
+def _write_inbox(inbox: Path, records: int, seed: int) -> None:
+    inbox.mkdir(parents=True, exist_ok=True)
+    per_file = records // _FILES
+    for part in range(_FILES):
+        lines = generate(per_file, seed=seed + part)
+        (inbox / f"part-{part:02d}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+
+
+def _config(root: Path, hec_url: str, moto: MotoServer, table: str, workers: int) -> Path:
+    config = {
+        "workers": workers,
+        "state": {"backend": "dynamodb", "table": table, "region": REGION,
+                  "endpoint_url": moto.endpoint_url},
+        "sources": [{"id": "inbox", "type": "files", "path": str(root / "inbox")}],
+        "sinks": [hec_sink(hec_url)],
+        "dead_letter": {"path": str(root / "dead-letter.ndjson")},
+        "telemetry": {"listen": None},
+    }  # fmt: skip
+    path = root / f"config-{workers}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _run(config: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "forwarder", "run", "--config", str(config), "--drain",
+         "--log-format", "json", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **CREDENTIALS},
+        check=False, timeout=900,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"daemon exited {done.returncode}: {done.stderr.decode()[-2000:]}")
+    return time.perf_counter() - start
+
+
+def _measure(records: int, seed: int, workers: int, moto: MotoServer) -> dict[str, Any]:
+    endpoint = AwsEndpoint(region=REGION, endpoint_url=moto.endpoint_url)
+    with tempfile.TemporaryDirectory(prefix="wmf-bench-") as tmp:
+        root = Path(tmp)
+        (root / "inbox").mkdir()
+        with PeerProcess("hec", "--token", HEC_TOKEN, "--ack", "--fast") as peer:
+            empty_table = MotoServer.unique("bench-empty")
+            asyncio.run(ensure_table(empty_table, endpoint))
+            empty = _run(_config(root, peer.url, moto, empty_table, workers))
+            table = MotoServer.unique("bench")
+            asyncio.run(ensure_table(table, endpoint))
+            _write_inbox(root / "inbox", records, seed)
+            elapsed = _run(_config(root, peer.url, moto, table, workers))
+            received = int(peer.control("stats")["events"])
+    seconds = max(elapsed - empty, 1e-9)
+    total = records // _FILES * _FILES
+    return {"workers": workers, "records": total, "seconds": round(seconds, 3),
+            "startup_s": round(empty, 3), "events_per_s": round(total / seconds),
+            "received": received}  # fmt: skip
+
+
+def run(options: Options) -> BenchResult:
+    cpu = options.cpu
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    records = options.records or 200_000
+    saved = {key: os.environ.get(key) for key in CREDENTIALS}
+    os.environ.update(CREDENTIALS)
+    with tempfile.TemporaryDirectory(prefix="wmf-moto-") as logs:
+        moto = MotoServer(Path(logs))
+        try:
+            one = _measure(records, options.seed, 1, moto)
+            two = _measure(records, options.seed, 2, moto)
+        finally:
+            moto.stop()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+    ratio = two["events_per_s"] / max(one["events_per_s"], 1)
+    failures = [
+        f"workers={r['workers']}: HEC peer counted {r['received']} of {r['records']} events"
+        for r in (one, two)
+        if r["received"] < r["records"]
+    ]
+    if ratio < MIN_RATIO:
+        failures.append(f"2 workers deliver {ratio:.2f}x one process, below {MIN_RATIO}x")
+    report = {"bench": NAME, "one": one, "two": two, "ratio": round(ratio, 2),
+              "thresholds": {"min_ratio": MIN_RATIO}}  # fmt: skip
+    rows = [f"{'case':34s} {'events':>10s} {'events/s':>10s} {'ratio':>8s}"]
+    for label, result in (("files -> HEC, 1 process", one), ("files -> HEC, workers: 2", two)):
+        share = result["events_per_s"] / max(one["events_per_s"], 1)
+        rows.append(f"{label:34s} {result['records']:>10,} {result['events_per_s']:>10,} "
+                    f"{share:>7.2f}x")  # fmt: skip
+    return BenchResult(NAME, "\n".join(rows), report, failures)
