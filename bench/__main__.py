@@ -1,4 +1,4 @@
-"""`python -m bench [mapping|hec|s3|cloudwatch|workers|all] [--records N] [--json FILE] [--no-check]`.
+"""`python -m bench [mapping|hec|s3|cloudwatch|workers|all] [--records N] [--json FILE]`.
 
 Runs the named benchmark (`all`: every one, in order), prints a table and a JSON
 line per benchmark, and exits 1 when a benchmark misses its requirement (unless

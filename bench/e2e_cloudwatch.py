@@ -10,7 +10,8 @@ figures come from one moto_server:
   group for every page, so its rate falls as N grows; this is the ceiling.
 - the daemon (`run --drain`, `start: beginning`) reading the same group into a file
   sink (OCSF, fsync): events/s (startup subtracted: an empty-group run is timed too),
-  peak RSS, and the ratio to the ceiling.
+  peak RSS, and the ratio to the ceiling. Both rates are the best of `--passes`
+  (default 2).
 - latency: a running daemon (`start: now`, `poll_interval: 1s`, the file sink's
   default batch, whose `max_wait` is 1 s) tails a second group; events are put one
   at a time, 100-200 ms apart, each with a unique request_id, and the output file is
@@ -367,11 +368,18 @@ def run(options: Options) -> BenchResult:
             if hasattr(os, "sched_setaffinity"):
                 os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
+            # The daemon, as many passes (each from scratch); the best is kept.
             output = root / "throughput.ndjson"
             config = _config(root, endpoint, GROUP, "beginning", output, "throughput")
-            elapsed, rss = run_daemon(config, cpu, CREDENTIALS)
-            written = _count_lines(output)
-            dead = _count_lines(root / "throughput-dead-letter.ndjson")
+            elapsed, rss, written, dead = float("inf"), 0.0, records, 0
+            for _ in range(passes):
+                for stale in (output, root / "throughput-state.db",
+                              root / "throughput-dead-letter.ndjson"):  # fmt: skip
+                    stale.unlink(missing_ok=True)
+                seconds, peak = run_daemon(config, cpu, CREDENTIALS)
+                elapsed, rss = min(elapsed, seconds), max(rss, peak)
+                written = min(written, _count_lines(output))
+                dead = max(dead, _count_lines(root / "throughput-dead-letter.ndjson"))
 
             latency = _latency(server, root, cpu, options.seed)
         finally:
@@ -400,6 +408,7 @@ def run(options: Options) -> BenchResult:
         "rss_peak_mb": round(rss, 1),
         "written": written,
         "dead_lettered": dead,
+        "passes": passes,
         "ratio_to_moto": round(rate / raw_rate, 2) if raw_rate else None,
     }
     failures = []

@@ -19,8 +19,18 @@ Control endpoints (no auth, test-only, always under ``/__peer__/``):
   ``item_429: N``           ES: the next N bulk items answer a per-item 429
   ``item_400_match: "s"``   ES: items whose source line contains ``s`` answer a per-item 400
                             mapping error (``null`` clears it)
-  ``ack_drop_channel: g``   HEC: ackIds on channel ``g`` never become true (lost data)
+  ``ack_drop_channel: g``   HEC: ackIds on channel ``g`` never become true (lost data);
+                            ``"first"``: the first channel an accepted data request carries
+                            from now on
   ``ack_delay: S``          HEC: an ackId becomes true S seconds after its request (default 0)
+  ``flap: {rate, hang,``    a flapping server, until ``flap: null``: each data request, with
+  ``seed, kinds}``          probability ``rate`` (seeded ``random.Random(seed)``, so a run can be
+                            replayed), gets one of ``kinds`` picked at random (default all):
+                            ``busy`` (as above), ``error_500``, ``drop`` (as drop_connections)
+                            or ``hang`` (received in full, then held ``hang`` seconds, default 20,
+                            before it is processed normally, as ``delay``). Counted faults above
+                            are served first; a request a flap spares is answered faithfully.
+                            Stats count each as ``flap_<kind>``
   ========================= =================================================================
 
   Data requests are the ones that carry data: HEC ``/services/collector[/event[/1.0]]`` and
@@ -37,6 +47,7 @@ import asyncio
 import base64
 import binascii
 import gzip
+import random
 import sys
 import zlib
 from collections import Counter
@@ -50,6 +61,52 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _EARLY_BODY: web.RequestKey[bytes] = web.RequestKey("peer_early_body", bytes)
 _COUNTS = ("busy", "error_500", "drop_connections", "drop_after_store", "item_429")
+_SETTINGS = ("delay", "delay_count", "retry_after", "item_400_match", "ack_drop_channel",
+             "ack_delay", "flap")  # fmt: skip
+FLAP_KINDS = ("busy", "error_500", "drop", "hang")
+FIRST_CHANNEL = "first"  # ack_drop_channel: the first channel seen from then on
+
+
+@dataclass
+class Flap:
+    """A server that fails a random share of its data requests (seeded: replayable)."""
+
+    rate: float
+    hang: float = 20.0
+    seed: int | None = None
+    kinds: tuple[str, ...] = FLAP_KINDS
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    @classmethod
+    def parse(cls, spec: Any) -> Flap:
+        if not isinstance(spec, dict):
+            raise ValueError("flap must be an object {rate, hang, seed, kinds} or null")
+        unknown = set(spec) - {"rate", "hang", "seed", "kinds"}
+        if unknown:
+            raise ValueError(f"unknown flap setting(s): {sorted(unknown)}")
+        rate = spec.get("rate")
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError("flap.rate must be a number from 0 to 1")
+        hang = spec.get("hang", 20.0)
+        if isinstance(hang, bool) or not isinstance(hang, int | float) or hang < 0:
+            raise ValueError("flap.hang must be a non-negative number of seconds")
+        seed = spec.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("flap.seed must be an integer or null")
+        kinds = spec.get("kinds", list(FLAP_KINDS))
+        if (not isinstance(kinds, list) or not kinds
+                or not all(isinstance(k, str) and k in FLAP_KINDS for k in kinds)):  # fmt: skip
+            raise ValueError(f"flap.kinds must be a non-empty list of {list(FLAP_KINDS)}")
+        return cls(float(rate), float(hang), seed, tuple(kinds), random.Random(seed))
+
+    def pick(self) -> str | None:
+        """The failure for the next data request, or None to answer it faithfully."""
+        if self.rng.random() >= self.rate:
+            return None
+        return self.rng.choice(self.kinds)
+
+    def describe(self) -> dict[str, Any]:
+        return {"rate": self.rate, "hang": self.hang, "seed": self.seed, "kinds": list(self.kinds)}
 
 
 @dataclass
@@ -65,6 +122,7 @@ class Faults:
     item_400_match: str | None = None
     ack_drop_channels: set[str] = field(default_factory=set)
     ack_delay: float = 0.0
+    flap: Flap | None = None
 
     def update(self, spec: dict[str, Any]) -> None:
         for name in _COUNTS:
@@ -82,10 +140,17 @@ class Faults:
             self.ack_drop_channels.add(str(spec["ack_drop_channel"]).lower())
         if "ack_delay" in spec:
             self.ack_delay = float(spec["ack_delay"])
-        unknown = set(spec) - {*_COUNTS, "delay", "delay_count", "retry_after"} - {
-            "item_400_match", "ack_drop_channel", "ack_delay"}  # fmt: skip
+        if "flap" in spec:
+            self.flap = None if spec["flap"] is None else Flap.parse(spec["flap"])
+        unknown = set(spec) - {*_COUNTS, *_SETTINGS}
         if unknown:
             raise ValueError(f"unknown fault(s): {sorted(unknown)}")
+
+    def drop_acks_of_first(self, channel: str) -> None:
+        """Called on every data request's channel: resolves ``ack_drop_channel: "first"``."""
+        if FIRST_CHANNEL in self.ack_drop_channels and channel != FIRST_CHANNEL:
+            self.ack_drop_channels.discard(FIRST_CHANNEL)
+            self.ack_drop_channels.add(channel)
 
     def take(self, name: str) -> bool:
         """Consume one unit of a counted fault; True when it was armed."""
@@ -96,8 +161,9 @@ class Faults:
         return False
 
     def describe(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "ack_drop_channels"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("ack_drop_channels", "flap")}
         out["ack_drop_channels"] = sorted(self.ack_drop_channels)
+        out["flap"] = None if self.flap is None else self.flap.describe()
         return out
 
 
@@ -186,6 +252,13 @@ def fault_middleware(
     busy: Callable[[], web.Response],
     error_500: Callable[[], web.Response],
 ) -> Any:
+    def busy_answer() -> web.Response:
+        peer.stats["busy"] += 1
+        answer = busy()
+        if peer.faults.retry_after is not None:
+            answer.headers["Retry-After"] = f"{peer.faults.retry_after:g}"
+        return answer
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not is_data(request):
@@ -202,14 +275,25 @@ def fault_middleware(
             request[_EARLY_BODY] = await read_limited(request, sys.maxsize) or b""
             await asyncio.sleep(faults.delay)
         if faults.take("busy"):
-            peer.stats["busy"] += 1
-            answer = busy()
-            if faults.retry_after is not None:
-                answer.headers["Retry-After"] = f"{faults.retry_after:g}"
-            return answer
+            return busy_answer()
         if faults.take("error_500"):
             peer.stats["error_500"] += 1
             return error_500()
+        flap = faults.flap
+        kind = None if flap is None else flap.pick()
+        if kind is not None:
+            peer.stats[f"flap_{kind}"] += 1
+            if kind == "busy":
+                return busy_answer()
+            if kind == "error_500":
+                peer.stats["error_500"] += 1
+                return error_500()
+            if kind == "drop":
+                peer.stats["dropped"] += 1
+                return drop(request)
+            assert flap is not None
+            request[_EARLY_BODY] = await read_limited(request, sys.maxsize) or b""
+            await asyncio.sleep(flap.hang)
         response = await handler(request)
         if faults.take("drop_after_store"):
             peer.stats["dropped_after_store"] += 1

@@ -43,9 +43,11 @@ What is modelled, and where it comes from (see /work/shared/PROTOCOLS.md section
   ``{"acks":[..]}`` -> ``{"acks":{"0":true,..}}``; a true ackId is forgotten (then false);
   ack queries without ``--ack`` 400 code 14. Without ``--ack`` a channel is accepted and
   ignored. vectordotdev/vector RFC 2021-10-29-9465, docs.splunk.com AboutHECIDXAck.
-  An ackId becomes true ``ack_delay`` seconds (fault, default 0) after its request.
+  An ackId becomes true ``ack_delay`` seconds (fault, default 0) after its request;
+  never on a channel named by the ``ack_drop_channel`` fault (a GUID, or ``"first"``:
+  the first channel an accepted data request carries after it is armed).
 * Busy 503 ``{"text":"Server is busy","code":9,"invalid-event-number":0}`` (Cribl's
-  documented body); 500 code 8. Both via faults.py.
+  documented body); 500 code 8. Both via faults.py (counted, or at random with ``flap``).
 
 Stored for assertions (``GET /__peer__/events``): ``[{"channel", "ackId", "index",
 "envelope"}]`` in arrival order. ``--fast`` (benchmarks) stores nothing and counts
@@ -291,6 +293,7 @@ async def collect(request: web.Request) -> web.Response:
     state.stats["accepted_requests"] += 1
     ack_id: int | None = None
     if state.ack and channel is not None:
+        state.faults.drop_acks_of_first(channel)
         ack_id = state.next_ack.get(channel, 0)
         state.next_ack[channel] = ack_id + 1
         ready = time.monotonic() + state.faults.ack_delay

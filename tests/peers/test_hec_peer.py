@@ -7,12 +7,14 @@ import gzip
 import time
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.peers.faults import FLAP_KINDS, Flap
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
 
 AUTH = {"Authorization": f"Splunk {HEC_TOKEN}"}
@@ -226,6 +228,70 @@ def test_ack_delay_and_lost_channel(hec_ack_peer: PeerProcess) -> None:
     assert acked(slow)
     assert not acked(lost)
     assert len(peer.control("events")) == 2  # lost acks, not necessarily lost data
+
+
+def test_ack_drop_first_channel(hec_ack_peer: PeerProcess) -> None:
+    peer, first, second = hec_ack_peer, str(uuid.uuid4()), str(uuid.uuid4())
+    assert peer.control("faults", {"ack_drop_channel": "first"})["ack_drop_channels"] == ["first"]
+    bad = post(peer, '{"event":"x"}', **{"X-Splunk-Request-Channel": "not-a-guid"})
+    assert bad.json()["code"] == 11  # a refused request names no channel
+    for channel in (first, second):
+        headers = {"X-Splunk-Request-Channel": channel}
+        assert post(peer, '{"event":"x"}', **headers).json()["ackId"] == 0
+    assert peer.control("faults", {})["ack_drop_channels"] == [first.lower()]
+    for channel, acked in ((first, False), (second, True)):
+        headers = {"X-Splunk-Request-Channel": channel}
+        answer = post(peer, '{"acks":[0]}', "/services/collector/ack", **headers)
+        assert answer.json() == {"acks": {"0": acked}}
+    assert len(peer.control("events")) == 2
+
+
+def test_flap_fails_a_seeded_share_of_data_requests(hec: PeerProcess) -> None:
+    spec = {"rate": 0.5, "hang": 2.0, "seed": 7}  # 17 ok, 9 busy, 6 500, 6 hang, 2 drop
+    assert hec.control("faults", {"flap": spec})["flap"] == {**spec, "kinds": list(FLAP_KINDS)}
+    outcomes: list[str] = []
+    with httpx.Client(timeout=1.0) as client:
+        for number in range(40):
+            try:
+                answer = client.post(hec.url + EVENT, content=f'{{"event":"e{number}"}}',
+                                     headers=AUTH)  # fmt: skip
+            except httpx.TimeoutException:
+                outcomes.append("hang")
+            except httpx.TransportError:
+                outcomes.append("drop")
+            else:
+                code = answer.json()["code"]
+                outcomes.append({0: "ok", 8: "error_500", 9: "busy"}[code])
+                assert answer.status_code == {0: 200, 8: 500, 9: 503}[code]
+    # The same seed picks the same sequence: a flapping run can be replayed.
+    rng = Flap.parse(spec)
+    assert outcomes == [rng.pick() or "ok" for _ in range(40)]
+    counts = Counter(outcomes)
+    assert set(counts) == {"ok", *FLAP_KINDS}, counts
+    stats = hec.control("stats")
+    assert {kind: stats[f"flap_{kind}"] for kind in FLAP_KINDS} == {
+        k: counts[k] for k in FLAP_KINDS
+    }
+    # A hung request is held, then indexed all the same (the client had given up).
+    want = {f"e{n}" for n, o in enumerate(outcomes) if o in ("ok", "hang")}
+    deadline = time.monotonic() + 10
+    while {e["event"] for e in envelopes(hec)} != want and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert {e["event"] for e in envelopes(hec)} == want
+    # Health and control requests never flap; `null` disarms.
+    for _ in range(10):
+        assert httpx.get(hec.url + "/services/collector/health").status_code == 200
+    assert hec.control("faults", {"flap": None})["flap"] is None
+    assert all(post(hec, '{"event":"x"}').status_code == 200 for _ in range(10))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{}, {"rate": 2}, {"rate": 0.1, "hang": -1}, {"rate": 0.1, "kinds": ["explode"]},
+     {"rate": 0.1, "kinds": []}, {"rate": 0.1, "seed": "x"}, {"rate": 0.1, "extra": 1}, 3],
+)  # fmt: skip
+def test_flap_spec_is_validated(hec: PeerProcess, spec: Any) -> None:
+    assert httpx.post(hec.url + "/__peer__/faults", json={"flap": spec}).status_code == 400
 
 
 def test_busy_error_and_retry_after(hec: PeerProcess) -> None:
