@@ -85,15 +85,16 @@ def upload(queue: Queue, prefix: str, records: list[dict[str, Any]], per_object:
 
 
 def put_log_events(server: MotoServer, group: str, stream: str, records: list[dict[str, Any]],
-                   start_ms: int) -> None:  # fmt: skip
-    """One new stream of `records`, ten events per millisecond from `start_ms`."""
+                   start_ms: int, spacing_ms: int) -> int:  # fmt: skip
+    """One new stream of `records`, one every `spacing_ms` from `start_ms`; the next start."""
     logs = server.client("logs")
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
-    events = [{"timestamp": start_ms + i // 10, "message": orjson.dumps(r).decode()}
+    events = [{"timestamp": start_ms + i * spacing_ms, "message": orjson.dumps(r).decode()}
               for i, r in enumerate(records)]  # fmt: skip
     for at in range(0, len(events), 5000):
         logs.put_log_events(logGroupName=group, logStreamName=stream,
                             logEvents=events[at : at + 5000])  # fmt: skip
+    return start_ms + len(events) * spacing_ms
 
 
 def stored_ids(peer: PeerProcess) -> list[str]:

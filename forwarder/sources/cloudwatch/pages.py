@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from forwarder.acks import Ack
 from forwarder.decode import split_records
 from forwarder.errors import DecodeError
@@ -24,6 +26,7 @@ class Page:
     ingestion_lag_ms: int = 0
     duplicates: int = 0  # already delivered (same eventId)
     covered: int = 0  # delivered by Live Tail
+    ids: list[tuple[int, str]] = field(default_factory=list)  # (timestamp, eventId) now seen
 
 
 def read_page(
@@ -36,6 +39,8 @@ def read_page(
     """Events for the page's new items; each new eventId is remembered under the page's seq."""
     page = Page(Ack(), tracker.seq + 1)
     seen, seq, ack, events, group = tracker.seen, page.seq, page.ack, page.events, tracker.name
+    ids = page.ids
+    partitions: dict[str, str] = {}  # one "group/stream" string per stream, not per event
     for item in items:
         event_id = item.get("eventId")
         ts = item.get("timestamp")
@@ -44,7 +49,8 @@ def read_page(
         if event_id in seen:
             page.duplicates += 1
             continue
-        seen[event_id] = (ts, seq)
+        seen[event_id] = seq
+        ids.append((ts, event_id))
         if ts > page.newest:
             page.newest = ts
         ingested = item.get("ingestionTime")
@@ -56,7 +62,10 @@ def read_page(
         if ledger is not None and ledger.covered((group, stream, ts, text), ts, ack):
             page.covered += 1
             continue
-        origin = Origin(source_id, f"{group}/{stream}", ts)
+        partition = partitions.get(stream)
+        if partition is None:
+            partition = partitions[stream] = f"{group}/{stream}"
+        origin = Origin(source_id, partition, ts)
         append_events(events, text.encode(), origin, ack, log_type, ts)
     return page
 
@@ -78,3 +87,27 @@ def append_events(
     for record in records:
         when = record.time_ms / 1000.0 if record.time_ms else fallback
         events.append(Event(record.raw, origin, ack, log_type=log_type, time=when))
+
+
+def parse_events_fast(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """botocore `before-parse` hook for FilterLogEvents: the events array via orjson.
+
+    botocore walks its response model for each of up to 10,000 events (about 5 us an
+    event, a sixth of the daemon's CPU). FilteredLogEvent members are plain strings
+    and integers, so orjson's result is identical: the events go straight into the
+    parsed response and botocore parses only the small rest of the body.
+    """
+    if response_dict.get("status_code") != 200:
+        return  # errors go through botocore's own parser
+    body = response_dict.get("body")
+    if not isinstance(body, bytes | bytearray):
+        return
+    document = orjson.loads(body)
+    if not isinstance(document, dict):
+        return
+    events = document.pop("events", None)
+    if isinstance(events, list):
+        customized_response_dict["events"] = events
+        response_dict["body"] = orjson.dumps(document)

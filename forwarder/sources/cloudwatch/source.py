@@ -34,14 +34,15 @@ from forwarder.sources.cloudwatch.budget import AdaptiveBudget, shared_budget
 from forwarder.sources.cloudwatch.groups import GroupInfo, discover, log_type_from_group
 from forwarder.sources.cloudwatch.live_tail import LiveTail, TailLedger
 from forwarder.sources.cloudwatch.metrics import CloudWatchStats, observe
-from forwarder.sources.cloudwatch.pages import read_page
-from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageToken
+from forwarder.sources.cloudwatch.pages import parse_events_fast, read_page
+from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageIds, PageToken
 from forwarder.state.base import Versioned
 
 log = structlog.get_logger(__name__)
 
 _DESCRIBE_CEILING = 5.0  # DescribeLogGroups: 5 requests/s per account and Region
 _ERROR_PAUSE = 5.0  # after a failed request, a group waits this long (plus its interval)
+_SLICE = 1000  # events mapped between two yields to the event loop
 
 
 class CloudWatchSource(Source):
@@ -96,6 +97,7 @@ class CloudWatchSource(Source):
             ctx.metrics.checkpoint_failures.add(1, {"source": self.id})
             raise
         tracker.committed(token)
+        tracker.prune(self.config.max_tracked_ids)  # memory follows the commits
         ctx.metrics.checkpoint_commits.add(1, {"source": self.id})
 
     def _on_errored(self, group: str, _last: PageToken | None) -> None:
@@ -269,6 +271,9 @@ class CloudWatchSource(Source):
                  checkpoints=len(self.trackers), leases=self._leases is not None)  # fmt: skip
         self._reading_done = False
         async with aws.client("logs", config, max_attempts=1) as client:
+            client.meta.events.register(
+                "before-parse.cloudwatch-logs.FilterLogEvents", parse_events_fast
+            )
             self._client = client
             try:
                 if ctx.drain:
@@ -354,11 +359,31 @@ class CloudWatchSource(Source):
             if await ctx.sleep_unless_stopping(pause):
                 return
 
-    async def _sweep(self, ctx: SourceContext, name: str, *, look_back: bool) -> bool:
-        """Page through one FilterLogEvents query; False if it stopped on an error."""
-        tracker = self.trackers[name]
+    async def _fetch(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One FilterLogEvents page, within the budget; throttles slow it and are retried."""
         budget = self._budget
         assert budget is not None
+        while True:
+            await budget.acquire()
+            try:
+                response: dict[str, Any] = await self._client.filter_log_events(**request)
+            except ClientError as exc:
+                if error_code(exc) not in THROTTLE_CODES:
+                    raise
+                budget.throttled()
+                self.stats.requests_throttled += 1
+                continue
+            budget.succeeded()
+            self.stats.requests_ok += 1
+            return response
+
+    async def _sweep(self, ctx: SourceContext, name: str, *, look_back: bool) -> bool:
+        """Page through one FilterLogEvents query; False if it stopped on an error.
+
+        The next page is requested while this one is mapped and sent (CloudWatch
+        takes a while to build a page), so reading and mapping overlap.
+        """
+        tracker = self.trackers[name]
         generation = self._generation.get(name, 0)
         request: dict[str, Any] = {
             "logGroupName": name,
@@ -368,46 +393,48 @@ class CloudWatchSource(Source):
         }
         if self.config.filter_pattern:
             request["filterPattern"] = self.config.filter_pattern
-        while not ctx.stopping.is_set():
-            await budget.acquire()
-            try:
-                response = await self._client.filter_log_events(**request)
-            except ClientError as exc:
-                code = error_code(exc)
-                if code in THROTTLE_CODES:
-                    budget.throttled()
-                    self.stats.requests_throttled += 1
-                    continue
-                self.stats.requests_failed += 1
-                if code == "ResourceNotFoundException":
-                    tracker.gone = True
-                    self.stats.groups_gone += 1
-                    log.warning("cloudwatch_group_gone", source=self.id, log_group=name)
-                else:
-                    log.warning("cloudwatch_request_failed", source=self.id, log_group=name,
-                                code=code, error=str(exc))  # fmt: skip
-                return False
-            except TRANSIENT_ERRORS as exc:
-                self.stats.requests_failed += 1
-                log.warning("cloudwatch_request_failed", source=self.id, log_group=name,
-                            error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-                return False
-            budget.succeeded()
-            self.stats.requests_ok += 1
-            if self._generation.get(name, 0) != generation:
-                return True  # rewound or recreated meanwhile: the next sweep starts over
-            await self._dispatch(ctx, tracker, response.get("events") or [])
-            token = response.get("nextToken")
-            if not token or self._generation.get(name, 0) != generation:
-                break
-            request["nextToken"] = token
-        else:
-            return True  # stopping: the checkpoint holds what was acknowledged
+        ahead: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            while not ctx.stopping.is_set():
+                try:
+                    response = await (ahead if ahead is not None else self._fetch(request))
+                except ClientError as exc:
+                    self._request_failed(tracker, exc, error_code(exc))
+                    return False
+                except TRANSIENT_ERRORS as exc:
+                    self._request_failed(tracker, exc, type(exc).__name__)
+                    return False
+                ahead = None
+                if self._generation.get(name, 0) != generation:
+                    return True  # rewound or recreated meanwhile: the next sweep starts over
+                token = response.get("nextToken")
+                if token:
+                    request = {**request, "nextToken": token}
+                    ahead = asyncio.create_task(self._fetch(request))
+                await self._dispatch(ctx, tracker, response.get("events") or [])
+                if not token or self._generation.get(name, 0) != generation:
+                    break
+            else:
+                return True  # stopping: the checkpoint holds what was acknowledged
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
         tracker.force_look_back = False
         tracker.prune(self.config.max_tracked_ids)
         if self._ledgers is not None and name in self._ledgers:
             self._ledgers[name].forget_before(tracker.high_ts - self._look_back_ms)
         return True
+
+    def _request_failed(self, tracker: GroupTracker, exc: BaseException, code: str) -> None:
+        self.stats.requests_failed += 1
+        if code == "ResourceNotFoundException":
+            tracker.gone = True
+            self.stats.groups_gone += 1
+            log.warning("cloudwatch_group_gone", source=self.id, log_group=tracker.name)
+        else:
+            log.warning("cloudwatch_request_failed", source=self.id, log_group=tracker.name,
+                        code=code, error=f"{type(exc).__name__}: {exc}")  # fmt: skip
 
     async def _dispatch(
         self, ctx: SourceContext, tracker: GroupTracker, items: list[dict[str, Any]]
@@ -421,15 +448,21 @@ class CloudWatchSource(Source):
         if page.newest < 0:
             return
         tracker.seq = page.seq
+        tracker.pages[page.seq] = PageIds(page.newest, page.ids)
         tracker.high_ts = max(tracker.high_ts, page.newest)
         tracker.last_ingestion_lag = page.ingestion_lag_ms / 1000.0
         self._committer.track(group, page.ack, PageToken(page.seq, tracker.high_ts, page.newest))
         page.ack.on_done(functools.partial(self._observe_lag, page.newest))
-        if page.events:
-            self.stats.events_read += len(page.events)
-            ctx.metrics.records_read.add(len(page.events), {"source": self.id})
-            # Sealed only once every event is handed over (see FilesSource).
-            await ctx.pipeline.send(Batch(page.events))
+        events = page.events
+        if events:
+            self.stats.events_read += len(events)
+            ctx.metrics.records_read.add(len(events), {"source": self.id})
+            # Mapped in slices with a yield between them: the next page's request (and
+            # every other task) goes on while a 10,000-event page is mapped.
+            for at in range(0, len(events), _SLICE):
+                await ctx.pipeline.send(Batch(events[at : at + _SLICE]))
+                await asyncio.sleep(0)
+        # Sealed only once every event is handed over (see FilesSource).
         page.ack.seal()
 
     def _observe_lag(self, newest_ms: int, _ack: Ack) -> None:

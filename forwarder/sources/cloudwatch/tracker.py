@@ -13,6 +13,10 @@ timestamp. It is:
 The ids saved are bounded (`max_checkpoint_ids`, newest first). When the look-back
 window holds more delivered events than that, `since` moves up and a restart may
 deliver again what lies between `ts - look_back` and `since`: a duplicate, never a loss.
+
+In memory, the ids are also indexed per page (`PageIds`), so a checkpoint reads only
+the few newest pages it needs and pruning drops whole pages: both stay cheap however
+many events the look-back window holds.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ class PageToken:
     seq: int
     ts: int  # newest event timestamp dispatched up to and including this page
     last_event_ts: int  # newest event timestamp in this page (for the lag metric)
+
+
+@dataclass(slots=True)
+class PageIds:
+    """The events one page delivered: (timestamp, eventId), and the newest timestamp."""
+
+    newest: int
+    ids: list[tuple[int, str]]
 
 
 @dataclass(slots=True)
@@ -71,8 +83,9 @@ class GroupTracker:
     look_back_ms: int
     created: int | None = None
     high_ts: int = -1  # newest timestamp dispatched; -1 before the first page
-    # eventId -> (timestamp, page seq); seq 0 = restored from a checkpoint
-    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # eventId -> page seq (0: restored from a checkpoint), for de-duplication
+    seen: dict[str, int] = field(default_factory=dict)
+    pages: dict[int, PageIds] = field(default_factory=dict)  # seq -> what it delivered
     seq: int = 0
     committed_seq: int = 0
     committed_ts: int | None = None
@@ -88,13 +101,23 @@ class GroupTracker:
         tracker = cls(name, checkpoint.since, look_back_ms, created=checkpoint.created)
         tracker.high_ts = checkpoint.ts
         tracker.committed_ts = checkpoint.ts
-        for ts, ids in checkpoint.ids.items():
-            for event_id in ids:
-                tracker.seen[event_id] = (ts, 0)
+        ids = [(ts, event_id) for ts, group in checkpoint.ids.items() for event_id in group]
+        tracker.add_page(0, max((ts for ts, _ in ids), default=checkpoint.ts), ids)
         # Search the look-back window once: events that arrived late while the
         # forwarder was down are found there; the saved ids keep the rest from repeating.
         tracker.force_look_back = True
         return tracker
+
+    def add_page(self, seq: int, newest: int, ids: list[tuple[int, str]]) -> None:
+        seen = self.seen
+        for _ts, event_id in ids:
+            seen[event_id] = seq
+        page = self.pages.get(seq)
+        if page is None:
+            self.pages[seq] = PageIds(newest, ids)
+        else:  # seq 0 (restored) only
+            page.ids.extend(ids)
+            page.newest = max(page.newest, newest)
 
     def query_start(self, look_back: bool) -> int:
         if self.high_ts < 0:
@@ -103,10 +126,6 @@ class GroupTracker:
             return max(0, self.high_ts - self.look_back_ms)
         return self.high_ts  # inclusive: events in the same ms are skipped by id
 
-    def next_page(self) -> int:
-        self.seq += 1
-        return self.seq
-
     def committed(self, token: PageToken) -> None:
         self.committed_seq = token.seq
         self.committed_ts = token.ts
@@ -114,27 +133,43 @@ class GroupTracker:
             self.acked_event_ts = token.last_event_ts
 
     def checkpoint(self, token: PageToken, max_ids: int) -> GroupCheckpoint:
-        """The checkpoint once every page up to `token` is acknowledged."""
+        """The checkpoint once every page up to `token` is acknowledged.
+
+        Reads pages newest first and stops as soon as no older page can hold one of
+        the `max_ids` newest ids.
+        """
         floor = max(0, token.ts - self.look_back_ms)
-        delivered = [
-            (ts, event_id)
-            for event_id, (ts, seq) in self.seen.items()
-            if seq <= token.seq and ts >= floor
-        ]
+        candidates = sorted(
+            (page for seq, page in self.pages.items() if seq <= token.seq and page.newest >= floor),
+            key=lambda page: page.newest,
+            reverse=True,
+        )
+        top: list[tuple[int, str]] = []  # min-heap of the newest max_ids + 1
+        for page in candidates:
+            if len(top) > max_ids and page.newest < top[0][0]:
+                break
+            for item in page.ids:
+                if item[0] < floor:
+                    continue
+                if len(top) <= max_ids:
+                    heapq.heappush(top, item)
+                elif item > top[0]:
+                    heapq.heapreplace(top, item)
         since = floor
-        if len(delivered) > max_ids:
-            newest = heapq.nlargest(max_ids + 1, delivered)
-            cut = newest[-1][0]  # the newest timestamp that cannot be kept whole
-            since = cut + 1
-            delivered = [item for item in newest if item[0] >= since]
+        if len(top) > max_ids:
+            since = top[0][0] + 1  # the newest timestamp that cannot be kept whole
         ids: dict[int, list[str]] = {}
-        for ts, event_id in delivered:
-            ids.setdefault(ts, []).append(event_id)
+        for ts, event_id in top:
+            if ts >= since:
+                ids.setdefault(ts, []).append(event_id)
         return GroupCheckpoint(token.ts, since, ids, self.created)
 
     def rewind(self) -> None:
         """A page ended ERRORED: read again from the last commit, forget what was in flight."""
-        self.seen = {i: v for i, v in self.seen.items() if v[1] <= self.committed_seq}
+        for seq in [s for s in self.pages if s > self.committed_seq]:
+            for _ts, event_id in self.pages.pop(seq).ids:
+                if self.seen.get(event_id) == seq:
+                    del self.seen[event_id]
         self.seq = self.committed_seq  # pages after it are dropped by the committer
         if self.committed_ts is None:
             self.high_ts = -1
@@ -143,20 +178,33 @@ class GroupTracker:
             self.force_look_back = True
 
     def prune(self, max_ids: int) -> None:
-        """Forget ids older than the look-back window that are committed."""
-        floor = self.high_ts - self.look_back_ms
-        seen = self.seen
-        old = [i for i, (ts, seq) in seen.items() if ts < floor and seq <= self.committed_seq]
-        for event_id in old:
-            del seen[event_id]
-        if len(seen) <= max_ids:
+        """Forget committed pages older than the look-back window; cap what is remembered.
+
+        The floor follows the committed timestamp, not the newest dispatched one: a
+        checkpoint still to be written may need any id the window of its page holds.
+        """
+        if self.committed_ts is None:
             return
-        # More events inside the window than we may remember: keep the newest.
+        floor = self.committed_ts - self.look_back_ms
+        committed = [(page.newest, seq) for seq, page in self.pages.items()
+                     if seq <= self.committed_seq]  # fmt: skip
+        for newest, seq in committed:
+            if newest < floor:
+                self._forget_page(seq)
+        if len(self.seen) <= max_ids:
+            return
+        # More events inside the window than we may remember: forget the oldest pages.
         # An event arriving later than the window then kept may be delivered twice.
-        committed = [(ts, i) for i, (ts, seq) in seen.items() if seq <= self.committed_seq]
-        excess = len(seen) - max_ids
-        for _ts, event_id in heapq.nsmallest(excess, committed):
-            del seen[event_id]
+        for _newest, seq in sorted(committed):
+            if len(self.seen) <= max_ids:
+                break
+            if seq in self.pages:
+                self._forget_page(seq)
         if not self.window_shrunk_logged:
             self.window_shrunk_logged = True
             log.warning("cloudwatch_dedup_window_shrunk", log_group=self.name, max_ids=max_ids)
+
+    def _forget_page(self, seq: int) -> None:
+        for _ts, event_id in self.pages.pop(seq).ids:
+            if self.seen.get(event_id) == seq:
+                del self.seen[event_id]

@@ -8,11 +8,15 @@ LOOK_BACK = 300_000
 
 
 def tracker_with(events: list[tuple[str, int, int]]) -> GroupTracker:
+    """A tracker that dispatched these (eventId, timestamp, page seq) events."""
     tracker = GroupTracker("/g", 0, LOOK_BACK)
+    pages: dict[int, list[tuple[int, str]]] = {}
     for event_id, ts, seq in events:
-        tracker.seen[event_id] = (ts, seq)
-        tracker.seq = max(tracker.seq, seq)
-        tracker.high_ts = max(tracker.high_ts, ts)
+        pages.setdefault(seq, []).append((ts, event_id))
+    for seq, ids in sorted(pages.items()):
+        tracker.add_page(seq, max(ts for ts, _ in ids), ids)
+        tracker.seq = seq
+        tracker.high_ts = max(tracker.high_ts, *(ts for ts, _ in ids))
     return tracker
 
 
@@ -65,12 +69,13 @@ def test_rewind_before_any_commit_starts_over() -> None:
 def test_prune_drops_committed_ids_older_than_the_window_and_caps_the_rest() -> None:
     now = 10_000_000
     old = [(f"old{i}", now - LOOK_BACK - 10 - i, 1) for i in range(5)]
-    recent = [(f"new{i}", now - i, 2) for i in range(2000)]
+    recent = [(f"new{i}", now - i, 21 - i // 100) for i in range(2000)]  # 20 pages of 100
     tracker = tracker_with(old + recent)
-    tracker.committed(PageToken(2, now, now))
+    tracker.committed(PageToken(21, now, now))
     tracker.prune(max_ids=1500)
     assert not any(i.startswith("old") for i in tracker.seen)
-    assert len(tracker.seen) == 1500 and "new0" in tracker.seen
+    # Whole pages go, oldest first, until what is remembered fits.
+    assert len(tracker.seen) == 1500 and "new0" in tracker.seen and "new1999" not in tracker.seen
 
 
 def test_prune_keeps_ids_of_pages_not_yet_committed() -> None:
@@ -79,3 +84,28 @@ def test_prune_keeps_ids_of_pages_not_yet_committed() -> None:
     tracker.committed(PageToken(1, now - LOOK_BACK - 100, 0))
     tracker.prune(max_ids=1000)
     assert "late" in tracker.seen
+
+
+def test_a_checkpoint_reads_only_the_newest_pages_it_needs() -> None:
+    # 200 pages of 1,000 events, all inside the window: the checkpoint keeps the 5,000
+    # newest and must not walk the 200,000 (it stops after about six pages).
+    now = 50_000_000
+    tracker = GroupTracker("/g", 0, LOOK_BACK)
+    for seq in range(1, 201):
+        base = now - (200 - seq) * 1000
+        tracker.add_page(seq, base + 999, [(base + i, f"p{seq}e{i}") for i in range(1000)])
+    visited = 0
+    original = list.__iter__
+
+    class CountingList(list[tuple[int, str]]):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            nonlocal visited
+            visited += 1
+            return original(self)
+
+    for page in tracker.pages.values():
+        page.ids = CountingList(page.ids)
+    checkpoint = tracker.checkpoint(PageToken(200, now + 999, now + 999), max_ids=5000)
+    assert sum(len(v) for v in checkpoint.ids.values()) == 5000
+    assert checkpoint.since == now + 999 - 4999
+    assert visited <= 7
