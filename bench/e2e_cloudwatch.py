@@ -43,7 +43,7 @@ import yaml
 from bench.common import BenchResult, Options
 from bench.corpus import EMAIL_EVENTS, generate, generate_with_kinds
 from bench.daemon import other_cpu, run_daemon
-from tests.peers.moto import CREDENTIALS, REGION, MotoServer
+from tests.peers.moto import CREDENTIALS, REGION, MotoServer, running_moto
 
 NAME = "cloudwatch"
 MIN_EVENTS_PER_S = 20_000
@@ -335,12 +335,9 @@ def run(options: Options) -> BenchResult:
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     records = options.records or 100_000
     passes = options.passes or 2
-    saved = {key: os.environ.get(key) for key in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
     with tempfile.TemporaryDirectory(prefix="wmf-bench-cw-") as tmp:
         root = Path(tmp)
-        server = MotoServer(root)
-        try:
+        with running_moto(root) as server:
             other = other_cpu(cpu)
             if other is not None:
                 os.sched_setaffinity(server.proc.pid, {other})
@@ -382,13 +379,6 @@ def run(options: Options) -> BenchResult:
                 dead = max(dead, _count_lines(root / "throughput-dead-letter.ndjson"))
 
             latency = _latency(server, root, cpu, options.seed)
-        finally:
-            server.stop()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     seconds = max(elapsed - empty, 1e-9)
     raw_rate = round(raw_events / raw_best)
     rate = round(records / seconds)

@@ -26,7 +26,7 @@ from bench.daemon import hec_sink
 from forwarder.config import AwsEndpoint
 from forwarder.state.dynamodb_table import ensure_table
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
-from tests.peers.moto import CREDENTIALS, REGION, MotoServer
+from tests.peers.moto import CREDENTIALS, REGION, MotoServer, running_moto
 
 NAME = "workers"
 MIN_RATIO = 1.5
@@ -95,20 +95,9 @@ def run(options: Options) -> BenchResult:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     records = options.records or 200_000
-    saved = {key: os.environ.get(key) for key in CREDENTIALS}
-    os.environ.update(CREDENTIALS)
-    with tempfile.TemporaryDirectory(prefix="wmf-moto-") as logs:
-        moto = MotoServer(Path(logs))
-        try:
-            one = _measure(records, options.seed, 1, moto)
-            two = _measure(records, options.seed, 2, moto)
-        finally:
-            moto.stop()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with tempfile.TemporaryDirectory(prefix="wmf-moto-") as logs, running_moto(Path(logs)) as moto:
+        one = _measure(records, options.seed, 1, moto)
+        two = _measure(records, options.seed, 2, moto)
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
     ratio = two["events_per_s"] / max(one["events_per_s"], 1)

@@ -5,10 +5,18 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
+import structlog
+
+from forwarder.acks import OrderedCommitter
+from forwarder.errors import StateError
+from forwarder.leases import LeaseManager
 from forwarder.pipeline import Pipeline
 from forwarder.state import StateStore
 from forwarder.telemetry import Metrics
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -52,3 +60,39 @@ class Source(ABC):
 
     @abstractmethod
     def in_flight(self) -> int: ...
+
+
+class LaneSource(Source):
+    """A source of ordered lanes (files, log groups): one OrderedCommitter, optional leases.
+
+    Subclasses set `_committer` and, with shared state, `_leases`; `run` sets
+    `_reading_done` when it returns, so that `flush` (the last commit at shutdown)
+    also hands the leases over at once instead of letting them expire.
+    """
+
+    _committer: OrderedCommitter[Any]
+
+    def __init__(self) -> None:
+        self._ctx: SourceContext | None = None
+        self._leases: LeaseManager | None = None
+        self._reading_done = False
+
+    def _require_ctx(self) -> SourceContext:
+        if self._ctx is None:
+            raise RuntimeError("source not started")
+        return self._ctx
+
+    async def commit_loop(self, ctx: SourceContext) -> None:
+        self._ctx = ctx
+        await self._committer.run()
+
+    async def flush(self) -> None:
+        await self._committer.flush()
+        if self._leases is not None and self._reading_done:
+            try:
+                await self._leases.release_all()  # the next owner starts from this commit
+            except StateError as exc:
+                log.warning("lease_release_failed", source=self.id, error=str(exc))
+
+    def in_flight(self) -> int:
+        return self._committer.in_flight()

@@ -29,7 +29,7 @@ from forwarder.decode import (
 from forwarder.errors import DecodeError, StateError
 from forwarder.events import Batch, Event, Origin
 from forwarder.leases import LeaseManager, replica_id
-from forwarder.sources.base import Source, SourceContext
+from forwarder.sources.base import LaneSource, SourceContext
 from forwarder.sources.file_cursor import FINGERPRINT_BYTES, Cursor, FileCheckpoint, fingerprint
 from forwarder.sources.lines import append_line_events
 
@@ -38,19 +38,17 @@ log = structlog.get_logger(__name__)
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class FilesSource(Source):
+class FilesSource(LaneSource):
     def __init__(self, config: FilesSourceConfig) -> None:
+        super().__init__()
         self.id = config.id
         self.config = config
         self.directory = config.path
         self._cursors: dict[str, Cursor] = {}
-        self._ctx: SourceContext | None = None
         self._committer: OrderedCommitter[FileCheckpoint] = OrderedCommitter(
             self._commit, self._on_errored
         )
-        self._leases: LeaseManager | None = None
         self._next_balance = 0.0
-        self._reading_done = False
         self._greedy = False  # draining: claim every free lease, not just a fair share
         self._gained = 0  # leases taken so far
 
@@ -82,26 +80,6 @@ class FilesSource(Source):
         cursor.finished = last.finished if last is not None else False
         cursor.dirty = True
         log.warning("file_rewind", source=self.id, path=lane, offset=cursor.offset)
-
-    def _require_ctx(self) -> SourceContext:
-        if self._ctx is None:
-            raise RuntimeError("source not started")
-        return self._ctx
-
-    async def commit_loop(self, ctx: SourceContext) -> None:
-        self._ctx = ctx
-        await self._committer.run()
-
-    async def flush(self) -> None:
-        await self._committer.flush()
-        if self._leases is not None and self._reading_done:
-            try:
-                await self._leases.release_all()  # hand over at once on a clean stop
-            except StateError as exc:
-                log.warning("lease_release_failed", source=self.id, error=str(exc))
-
-    def in_flight(self) -> int:
-        return self._committer.in_flight()
 
     # -- reading ---------------------------------------------------------------------
 

@@ -106,6 +106,17 @@ def stored_count(peer: PeerProcess) -> int:
     return int(peer.control("stats").get("events", 0))
 
 
+def log_events(output: str, name: str) -> list[dict[str, Any]]:
+    """The daemon's JSON log lines for one event name, in order."""
+    found = []
+    for line in output.splitlines():
+        if name in line and line.startswith("{"):
+            entry = orjson.loads(line)
+            if entry.get("event") == name:
+                found.append(entry)
+    return found
+
+
 def dead_letters(root: Path) -> int:
     return count_lines(root / "out" / "dead-letter.ndjson")
 

@@ -30,7 +30,8 @@ Control endpoints (no auth, test-only, always under ``/__peer__/``):
                             or ``hang`` (received in full, then held ``hang`` seconds, default 20,
                             before it is processed normally, as ``delay``). Counted faults above
                             are served first; a request a flap spares is answered faithfully.
-                            Stats count each as ``flap_<kind>``
+                            Stats count each as ``flap_<kind>``, and the hung requests
+                            processed since as ``flap_hang_released``
   ========================= =================================================================
 
   Data requests are the ones that carry data: HEC ``/services/collector[/event[/1.0]]`` and
@@ -294,6 +295,7 @@ def fault_middleware(
             assert flap is not None
             request[_EARLY_BODY] = await read_limited(request, sys.maxsize) or b""
             await asyncio.sleep(flap.hang)
+            peer.stats["flap_hang_released"] += 1
         response = await handler(request)
         if faults.take("drop_after_store"):
             peer.stats["dropped_after_store"] += 1

@@ -12,6 +12,7 @@ using their own bucket and queue names (`MotoServer.unique`).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -96,17 +97,26 @@ class MotoServer:
         return f"{prefix}-{os.getpid()}-{next(_names)}"
 
 
-@pytest.fixture(scope="session")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+@contextlib.contextmanager
+def running_moto(log_dir: Path) -> Iterator[MotoServer]:
+    """A moto_server with the test credentials in the environment, both undone on exit."""
     saved = {key: os.environ.get(key) for key in CREDENTIALS}
     os.environ.update(CREDENTIALS)
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
     try:
-        yield server
+        server = MotoServer(log_dir)
+        try:
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    with running_moto(tmp_path_factory.mktemp("moto")) as server:
+        yield server

@@ -278,6 +278,7 @@ def test_flap_fails_a_seeded_share_of_data_requests(hec: PeerProcess) -> None:
     while {e["event"] for e in envelopes(hec)} != want and time.monotonic() < deadline:
         time.sleep(0.1)
     assert {e["event"] for e in envelopes(hec)} == want
+    assert hec.control("stats")["flap_hang_released"] == counts["hang"]
     # Health and control requests never flap; `null` disarms.
     for _ in range(10):
         assert httpx.get(hec.url + "/services/collector/health").status_code == 200

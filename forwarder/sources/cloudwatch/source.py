@@ -29,7 +29,7 @@ from forwarder.config import CloudWatchSourceConfig, parse_start
 from forwarder.errors import StateError, VersionConflict
 from forwarder.events import Batch
 from forwarder.leases import LeaseManager, replica_id
-from forwarder.sources.base import Source, SourceContext
+from forwarder.sources.base import LaneSource, SourceContext
 from forwarder.sources.cloudwatch.budget import AdaptiveBudget, shared_budget
 from forwarder.sources.cloudwatch.groups import GroupInfo, discover, log_type_from_group
 from forwarder.sources.cloudwatch.live_tail import LiveTail, TailLedger
@@ -45,8 +45,9 @@ _ERROR_PAUSE = 5.0  # after a failed request, a group waits this long (plus its 
 _SLICE = 1000  # events mapped between two yields to the event loop
 
 
-class CloudWatchSource(Source):
+class CloudWatchSource(LaneSource):
     def __init__(self, config: CloudWatchSourceConfig) -> None:
+        super().__init__()
         self.id = config.id
         self.config = config
         self.stats = CloudWatchStats()
@@ -59,11 +60,8 @@ class CloudWatchSource(Source):
         # Live Tail mode: per group, what either path handed over recently.
         self._ledgers: dict[str, TailLedger] | None = {} if config.mode == "live_tail" else None
         self.groups_changed = asyncio.Event()
-        self._ctx: SourceContext | None = None
-        self._leases: LeaseManager | None = None
         self._known: dict[str, GroupInfo] = {}  # from the last discovery
         self._parked: set[str] = set()  # held above the fair share, being given back
-        self._reading_done = False
         self._observed = False
         self._client: Any = None
         self._budget: AdaptiveBudget | None = None
@@ -112,27 +110,6 @@ class CloudWatchSource(Source):
         tracker.rewind()
         log.warning("cloudwatch_rewind", source=self.id, log_group=group,
                     from_ts=tracker.high_ts)  # fmt: skip
-
-    def _require_ctx(self) -> SourceContext:
-        if self._ctx is None:
-            raise RuntimeError("source not started")
-        return self._ctx
-
-    async def commit_loop(self, ctx: SourceContext) -> None:
-        self._ctx = ctx
-        await self._committer.run()
-
-    async def flush(self) -> None:
-        await self._committer.flush()
-        if self._leases is not None and self._reading_done:
-            # Handed over on a clean stop: the next owner starts from this commit.
-            try:
-                await self._leases.release_all()
-            except StateError as exc:
-                log.warning("lease_release_failed", source=self.id, error=str(exc))
-
-    def in_flight(self) -> int:
-        return self._committer.in_flight()
 
     async def _load_checkpoints(self, ctx: SourceContext) -> None:
         prefix = self._key("")
