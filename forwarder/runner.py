@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 import structlog
 
@@ -27,6 +28,7 @@ log = structlog.get_logger(__name__)
 # A sink that refuses our credentials is retried slowly: an operator must act, and
 # hammering an auth endpoint helps nobody.
 _FATAL_RETRY_FLOOR = 30.0
+_LATENCY_SAMPLES = 100_000
 
 
 class SinkRunner:
@@ -49,6 +51,9 @@ class SinkRunner:
         self._timeout = sink.send_timeout or config.timeout
         self._attrs = {"sink": config.id}
         self.in_flight = 0  # batches being sent, retried or awaiting an indexer ack
+        # Seconds from a batch leaving the batcher to its resolution (retries and indexer
+        # acks included), the last ones kept: summarised in the log when the sink stops.
+        self.batch_seconds: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
 
     async def run(self) -> None:
         """Deliver until the queue is closed and everything taken from it is resolved."""
@@ -73,6 +78,19 @@ class SinkRunner:
                     await self._dispatch(tasks, batcher.take())
             if len(batcher):
                 await self._dispatch(tasks, batcher.take())
+        log.info("sink_summary", sink=self.config.id, **self.latency_summary())
+
+    def latency_summary(self) -> dict[str, float | int]:
+        """Batches resolved, and their p50 / p99 / max latency in seconds."""
+        samples = sorted(self.batch_seconds)
+        if not samples:
+            return {"batches": 0}
+
+        def at(q: float) -> float:
+            return round(samples[min(len(samples) - 1, int(q * len(samples)))], 4)
+
+        return {"batches": len(samples), "batch_p50_s": at(0.5), "batch_p99_s": at(0.99),
+                "batch_max_s": round(samples[-1], 4)}  # fmt: skip
 
     async def _dispatch(self, tasks: asyncio.TaskGroup, events: list[Event]) -> None:
         await self._slots.acquire()
@@ -82,9 +100,11 @@ class SinkRunner:
         view = self.sink.view
         nbytes = sum(len(event.docs[view]) for event in events)
         self.in_flight += 1
+        started = time.monotonic()
         try:
             await self._deliver_with_retries(events)
         finally:
+            self.batch_seconds.append(time.monotonic() - started)
             self.in_flight -= 1
             self._slots.release()
             self.queue.release(len(events), nbytes)

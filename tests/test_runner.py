@@ -221,3 +221,18 @@ async def test_a_down_sink_stops_the_reading_and_bounds_memory(tmp_path: Path) -
     await asyncio.wait_for(asyncio.gather(*(a.wait() for a in acks)), 10)
     await rig.finish()
     assert len(slow.received) == len(fast.received) == 1000
+
+
+async def test_batch_latency_is_summarised_when_the_sink_stops(tmp_path: Path) -> None:
+    sink = MemorySink()
+    sink.hang = 0.05
+    rig = Rig(tmp_path, [sink])
+    rig.start()
+    ack = Ack()
+    await rig.pipeline.send(batch_of(RECORDS * 5, ack))
+    ack.seal()
+    assert await asyncio.wait_for(ack.wait(), 5) is Status.DELIVERED
+    await rig.finish()
+    summary = rig.runners[0].latency_summary()
+    assert summary["batches"] >= 1
+    assert 0.05 <= summary["batch_p50_s"] <= summary["batch_p99_s"] <= summary["batch_max_s"] < 5
