@@ -182,6 +182,7 @@ class StreamDecoder:
             if inflater.eof:
                 data = inflater.unused_data  # the next member of `cat a.gz b.gz`
                 self._inflater = None
+                self._end_member(out)
                 continue
             data = inflater.unconsumed_tail
             # A full step may leave output inside zlib even with all input consumed.
@@ -221,6 +222,27 @@ class StreamDecoder:
                     self._buf += rest
             pos += len(rest)
         self._pos = pos
+
+    def _end_member(self, out: list[Line]) -> None:
+        """A gzip member ended: a complete JSON document left pending is a record.
+
+        Firehose writes CloudWatch Logs subscription records to S3 as one gzip member
+        each, back to back with no newline between them. A member that ends mid-line
+        (a writer flushing members at arbitrary bytes) leaves text that does not parse
+        on its own, and the line simply continues into the next member.
+        """
+        if self._oversize is not None or not self._buf:
+            return
+        pending = bytes(self._buf)
+        if not pending.rstrip().endswith((b"}", b"]")):
+            return
+        try:
+            orjson.loads(pending)
+        except orjson.JSONDecodeError:
+            return
+        self._buf.clear()
+        self._emit(pending, self._pos, out)
+        self._line_start = self._pos
 
     def _emit(self, line: bytes, end: int, out: list[Line]) -> None:
         if len(line) > self._max_line:

@@ -433,3 +433,31 @@ def test_document_lines_rejoin_for_decode_document() -> None:
     assert looks_like_document(lines[0].data)
     records = decode_document(b"\n".join(line.data for line in lines))
     assert records == [RawRecord(b"{}", 0, 5, None, None, "1")]
+
+
+def test_gzip_members_back_to_back_without_newlines_are_records_each() -> None:
+    # Firehose -> S3 with CloudWatch Logs subscription records: one gzip member per
+    # payload, no newline between them.
+    payloads = [
+        {"messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "/g", "logStream": "s",
+         "subscriptionFilters": ["f"],
+         "logEvents": [{"id": str(i), "timestamp": 1_700_000_000_000 + i,
+                        "message": '{"event_type": "x", "request_id": "%d"}' % i}]}
+        for i in range(3)
+    ]  # fmt: skip
+    blob = b"".join(gzip.compress(orjson.dumps(p)) for p in payloads)
+    decoder = StreamDecoder()
+    lines = decoder.feed(blob) + decoder.finish()
+    assert len(lines) == 3
+    records = [r for line in lines for r in split_records(line.data)]
+    assert [orjson.loads(r.raw)["request_id"] for r in records] == ["0", "1", "2"]
+    assert lines[-1].end == decoder.offset
+
+
+def test_a_gzip_member_ending_mid_line_continues_into_the_next() -> None:
+    text = b'{"a": 1}\n{"b": {"c": 2}}\n'
+    cut = text.index(b"2}") + 2  # inside the second line, right after its inner "}"
+    blob = gzip.compress(text[:cut]) + gzip.compress(text[cut:])
+    decoder = StreamDecoder()
+    lines = decoder.feed(blob) + decoder.finish()
+    assert [line.data for line in lines] == [b'{"a": 1}', b'{"b": {"c": 2}}']
