@@ -442,7 +442,7 @@ def test_gzip_members_back_to_back_without_newlines_are_records_each() -> None:
         {"messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "/g", "logStream": "s",
          "subscriptionFilters": ["f"],
          "logEvents": [{"id": str(i), "timestamp": 1_700_000_000_000 + i,
-                        "message": '{"event_type": "x", "request_id": "%d"}' % i}]}
+                        "message": orjson.dumps({"event_type": "x", "request_id": str(i)}).decode()}]}
         for i in range(3)
     ]  # fmt: skip
     blob = b"".join(gzip.compress(orjson.dumps(p)) for p in payloads)
