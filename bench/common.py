@@ -23,14 +23,47 @@ class Options:
     cpu: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One line of the combined table `python -m bench` prints after the benchmarks.
+
+    `key` names the case in the JSON summary; the row whose key is `FLOOR` is the
+    baseline every other row's events/s is divided by. None: not measured.
+    """
+
+    key: str
+    case: str
+    events_per_s: float
+    rss_mb: float | None = None
+    batch_p50_s: float | None = None
+    batch_p99_s: float | None = None
+
+
+FLOOR = "floor"
+
+
+def summary_row(key: str, case: str, result: dict[str, Any]) -> SummaryRow:
+    """A row of the combined table from an end-to-end result: its `events_per_s`,
+    `rss_peak_mb`, `batch_p50_s` and `batch_p99_s`."""
+    return SummaryRow(key, case, result["events_per_s"], result.get("rss_peak_mb"),
+                      result.get("batch_p50_s"), result.get("batch_p99_s"))  # fmt: skip
+
+
+def ms(seconds: float | None) -> str:
+    """A latency for a table: milliseconds, or '-' when not measured."""
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
 @dataclass(slots=True)
 class BenchResult:
-    """One benchmark's outcome: `report` is JSON-ready; `failures` empty when it passed."""
+    """One benchmark's outcome: `report` is JSON-ready; `failures` empty when it passed;
+    `summary` its rows of the combined table."""
 
     name: str
     table: str
     report: dict[str, Any]
     failures: list[str] = field(default_factory=list)
+    summary: list[SummaryRow] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -3,8 +3,9 @@
 OCSF, gzip on, indexer acknowledgement on, against the test HEC peer in its fast
 mode (it inflates and counts; it runs on the other core so it does not compete).
 Measures events/s (startup and shutdown subtracted: an empty-inbox run is timed
-too), the daemon's peak RSS, and, separately, peak RSS with a 1,000,000-event
-backlog: memory must be bounded by the queues, not by the backlog.
+too), the daemon's peak RSS, the p50 / p99 latency of its HEC batches (send to
+acknowledgement, from the `sink_summary` it logs), and, separately, the same with a
+1,000,000-event backlog: memory must be bounded by the queues, not by the backlog.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bench.common import BenchResult, Options
+from bench.common import BenchResult, Options, SummaryRow, ms, summary_row
 from bench.corpus import generate
 from bench.daemon import hec_sink, other_cpu, run_daemon
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
@@ -62,15 +63,15 @@ def _measure(records: int, seed: int, cpu: int | None) -> dict[str, Any]:
             if peer_cpu is not None and peer.pid is not None:
                 os.sched_setaffinity(peer.pid, {peer_cpu})
             config = _config(root, peer.url)
-            empty, _ = run_daemon(config, cpu)
+            empty = run_daemon(config, cpu).seconds
             (root / "state.db").unlink(missing_ok=True)
             _write_inbox(root / "inbox", records, seed)
-            elapsed, rss = run_daemon(config, cpu)
+            daemon = run_daemon(config, cpu)
             received = int(peer.control("stats")["events"])
-    seconds = max(elapsed - empty, 1e-9)
+    seconds = max(daemon.seconds - empty, 1e-9)
     return {"records": records, "seconds": round(seconds, 3), "startup_s": round(empty, 3),
-            "events_per_s": round(records / seconds), "rss_peak_mb": round(rss, 1),
-            "received": received}  # fmt: skip
+            "events_per_s": round(records / seconds), "rss_peak_mb": round(daemon.rss_peak_mb, 1),
+            "received": received, **daemon.batch_latency("splunk")}  # fmt: skip
 
 
 def run(options: Options) -> BenchResult:
@@ -99,12 +100,17 @@ def run(options: Options) -> BenchResult:
         os.sched_setaffinity(0, {cpu})
     thresholds = {"min_events_per_s": MIN_EVENTS_PER_S, "max_rss_mb": MAX_RSS_MB}
     report = {"bench": NAME, "throughput": speed, "backlog": backlog, "thresholds": thresholds}
-    rows = [f"{'case':34s} {'events':>10s} {'events/s':>10s} {'RSS MB':>8s}"]
-    for label, result in (
-        ("files -> HEC (OCSF, gzip, acks)", speed),
-        (f"backlog of {BACKLOG:,}", backlog),
+    rows = [f"{'case':34s} {'events':>10s} {'events/s':>10s} {'RSS MB':>8s} {'batch p50':>10s} "
+            f"{'batch p99':>10s}"]  # fmt: skip
+    summary: list[SummaryRow] = []
+    for key, label, result in (
+        ("files_hec", "files -> HEC (OCSF, gzip, acks)", speed),
+        ("files_hec_backlog", f"backlog of {BACKLOG:,}", backlog),
     ):
         if result is not None:
             rate, rss = result["events_per_s"], result["rss_peak_mb"]
-            rows.append(f"{label:34s} {result['records']:>10,} {rate:>10,} {rss:>8}")
-    return BenchResult(NAME, "\n".join(rows), report, failures)
+            p50, p99 = ms(result["batch_p50_s"]), ms(result["batch_p99_s"])
+            rows.append(f"{label:34s} {result['records']:>10,} {rate:>10,} {rss:>8} "
+                        f"{p50:>10s} {p99:>10s}")  # fmt: skip
+            summary.append(summary_row(key, f"files -> HEC, {result['records']:,} events", result))
+    return BenchResult(NAME, "\n".join(rows), report, failures, summary)

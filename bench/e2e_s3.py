@@ -3,7 +3,8 @@
 moto_server serves S3 and SQS; the bucket announces ObjectCreated on a queue; the
 objects are gzip NDJSON of about 10 MB each (uncompressed). OCSF, gzip, indexer
 acks, against the HEC peer in fast mode on the other core. Startup is subtracted
-(an empty-queue run is timed too).
+(an empty-queue run is timed too). Reports events/s, the daemon's peak RSS and the
+p50 / p99 latency of its HEC batches (from the `sink_summary` it logs).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bench.common import BenchResult, Options
+from bench.common import BenchResult, Options, ms, summary_row
 from bench.corpus import generate
 from bench.daemon import hec_sink, other_cpu, run_daemon
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
@@ -99,25 +100,26 @@ def run(options: Options) -> BenchResult:
                 empty_queue = str(
                     server.client("sqs").create_queue(QueueName=MotoServer.unique("e"))["QueueUrl"]
                 )
-                empty, _ = run_daemon(
+                empty = run_daemon(
                     _config(root, server.endpoint_url, empty_queue, peer.url), cpu, CREDENTIALS
-                )
+                ).seconds
                 (root / "state.db").unlink(missing_ok=True)
                 queue = _setup(server, records, options.seed)
-                elapsed, rss = run_daemon(
+                daemon = run_daemon(
                     _config(root, server.endpoint_url, queue, peer.url), cpu, CREDENTIALS
                 )
                 received = int(peer.control("stats")["events"])
         finally:
             server.stop()
-    seconds = max(elapsed - empty, 1e-9)
+    seconds = max(daemon.seconds - empty, 1e-9)
     result: dict[str, Any] = {
         "records": records,
         "seconds": round(seconds, 3),
         "startup_s": round(empty, 3),
         "events_per_s": round(records / seconds),
-        "rss_peak_mb": round(rss, 1),
+        "rss_peak_mb": round(daemon.rss_peak_mb, 1),
         "received": received,
+        **daemon.batch_latency("splunk"),
     }
     failures = []
     if received < records:
@@ -128,10 +130,14 @@ def run(options: Options) -> BenchResult:
         )
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
-    rate = result["events_per_s"]
+    rate, rss = result["events_per_s"], result["rss_peak_mb"]
+    p50, p99 = ms(result["batch_p50_s"]), ms(result["batch_p99_s"])
     table = (
-        f"{'case':34s} {'events':>10s} {'events/s':>10s} {'RSS MB':>8s}\n"
+        f"{'case':34s} {'events':>10s} {'events/s':>10s} {'RSS MB':>8s} {'batch p50':>10s}"
+        f" {'batch p99':>10s}\n"
         f"{'S3/SQS -> HEC (OCSF, gzip, acks)':34s} {records:>10,} {rate:>10,} {rss:>8.1f}"
+        f" {p50:>10s} {p99:>10s}"
     )
     report = {"bench": NAME, "result": result, "thresholds": {"min_events_per_s": MIN_EVENTS_PER_S}}
-    return BenchResult(NAME, table, report, failures)
+    row = summary_row("s3_hec", f"S3/SQS -> HEC, {records:,} events", result)
+    return BenchResult(NAME, table, report, failures, [row])

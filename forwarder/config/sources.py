@@ -107,7 +107,7 @@ class CloudWatchSourceConfig(SourceBase, AwsEndpoint):
     poll_interval: Duration = 1.0
     # CloudWatch accepts events late: each group is searched again this far back
     # (every `look_back_interval`) and events already delivered are skipped by eventId.
-    look_back: Duration = 300.0
+    look_back: Duration = Field(default=300.0, le=7 * 86400)  # a checkpoint packs 32-bit ms
     look_back_interval: Duration = 30.0
     discovery_interval: Duration = 60.0  # how often the prefix is listed again
     # One adaptive budget per account and region for FilterLogEvents (AWS quota: 5/s).
@@ -115,9 +115,9 @@ class CloudWatchSourceConfig(SourceBase, AwsEndpoint):
     page_limit: int = Field(default=10_000, ge=1, le=10_000)
     filter_pattern: str | None = Field(default=None, max_length=1024)
     # Event ids remembered per group for de-duplication, and at most this many saved
-    # in a checkpoint (a DynamoDB item holds 400 KB).
+    # in a checkpoint (as 12 bytes each: a DynamoDB item holds 400 KB).
     max_tracked_ids: int = Field(default=500_000, ge=1000)
-    max_checkpoint_ids: int = Field(default=5000, ge=10, le=10_000)
+    max_checkpoint_ids: int = Field(default=15_000, ge=10, le=20_000)
     # With shared state (DynamoDB), replicas split the groups through leases; a
     # replica that stops renewing loses its groups after this long.
     lease_duration: Duration = Field(default=30.0, ge=1.0)

@@ -46,7 +46,7 @@ def read_page(
         ts = item.get("timestamp")
         if not isinstance(event_id, str) or not isinstance(ts, int):
             continue  # not a FilteredLogEvent; nothing to deliver or to remember
-        if event_id in seen:
+        if event_id in seen or (tracker.restored and tracker.known(event_id, ts)):
             page.duplicates += 1
             continue
         seen[event_id] = seq

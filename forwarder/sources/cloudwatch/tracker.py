@@ -5,9 +5,11 @@ FilterLogEvents is queried by event timestamp, and CloudWatch accepts events lat
 timestamp. It is:
 
 - `ts`: the newest event timestamp over the contiguous acknowledged pages,
-- `ids`: the ids of delivered events with a timestamp >= `since`, grouped by timestamp.
-  Equal-millisecond events and events that arrived late inside the look-back window
-  are then skipped by eventId on the next query, never repeated and never lost,
+- `ids`: the delivered events with a timestamp >= `since`, grouped by timestamp, each
+  as an 8-byte digest of its eventId (a CloudWatch eventId is 56 digits; packed with
+  their timestamps, 20,000 fit in a DynamoDB item of 400 KB). Equal-millisecond events and events
+  that arrived late inside the look-back window are then skipped by eventId on the
+  next query, never repeated and never lost,
 - `created`: the group's creationTime, which tells a recreated group from the old one.
 
 The ids saved are bounded (`max_checkpoint_ids`, newest first). When the look-back
@@ -21,7 +23,11 @@ many events the look-back window holds.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import heapq
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,28 +53,49 @@ class PageIds:
     ids: list[tuple[int, str]]
 
 
+DIGEST_BYTES = 8
+# One saved id: its timestamp as milliseconds after `since` (4 bytes: up to 49 days of
+# look-back) and its digest. 16 base64 characters an id: 20,000 fit a DynamoDB item.
+_PACKED = struct.Struct(">I8s")
+
+
+def digest(event_id: str) -> bytes:
+    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
+
+
 @dataclass(slots=True)
 class GroupCheckpoint:
     ts: int
     since: int
-    ids: dict[int, list[str]]
+    ids: dict[int, list[bytes]]  # timestamp -> eventId digests
     created: int | None = None
 
     def as_value(self) -> dict[str, Any]:
+        packed = b"".join(
+            _PACKED.pack(ts - self.since, event_digest)
+            for ts, digests in sorted(self.ids.items())
+            for event_digest in digests
+        )
         return {
             "ts": self.ts,
             "since": self.since,
-            "ids": {str(ts): ids for ts, ids in self.ids.items()},
+            "ids": base64.b64encode(packed).decode("ascii"),
             "created": self.created,
         }
 
     @classmethod
     def from_value(cls, value: dict[str, Any]) -> GroupCheckpoint:
-        ids = {int(ts): [str(i) for i in group] for ts, group in dict(value["ids"]).items()}
+        since = int(value["since"])
+        raw = base64.b64decode(str(value["ids"]), validate=True)
+        if len(raw) % _PACKED.size:
+            raise ValueError("ids are not whole (offset, digest) records")
+        ids: dict[int, list[bytes]] = {}
+        for offset, event_digest in _PACKED.iter_unpack(raw):
+            ids.setdefault(since + offset, []).append(event_digest)
         created = value.get("created")
         return cls(
             ts=int(value["ts"]),
-            since=int(value["since"]),
+            since=since,
             ids=ids,
             created=None if created is None else int(created),
         )
@@ -83,8 +110,10 @@ class GroupTracker:
     look_back_ms: int
     created: int | None = None
     high_ts: int = -1  # newest timestamp dispatched; -1 before the first page
-    # eventId -> page seq (0: restored from a checkpoint), for de-duplication
+    # eventId -> page seq (0: found again after a restart), for de-duplication
     seen: dict[str, int] = field(default_factory=dict)
+    # After a restart: the checkpoint's digests (digest -> timestamp), until pruned.
+    restored: dict[bytes, int] = field(default_factory=dict)
     pages: dict[int, PageIds] = field(default_factory=dict)  # seq -> what it delivered
     seq: int = 0
     committed_seq: int = 0
@@ -101,12 +130,23 @@ class GroupTracker:
         tracker = cls(name, checkpoint.since, look_back_ms, created=checkpoint.created)
         tracker.high_ts = checkpoint.ts
         tracker.committed_ts = checkpoint.ts
-        ids = [(ts, event_id) for ts, group in checkpoint.ids.items() for event_id in group]
-        tracker.add_page(0, max((ts for ts, _ in ids), default=checkpoint.ts), ids)
+        tracker.restored = {d: ts for ts, group in checkpoint.ids.items() for d in group}
+        tracker.add_page(0, checkpoint.ts, [])
         # Search the look-back window once: events that arrived late while the
         # forwarder was down are found there; the saved ids keep the rest from repeating.
         tracker.force_look_back = True
         return tracker
+
+    def known(self, event_id: str, ts: int) -> bool:
+        """Delivered already? A match on a restored digest joins page 0 (delivered before)."""
+        if event_id in self.seen:
+            return True
+        restored = self.restored
+        if restored and restored.pop(digest(event_id), None) is not None:
+            self.seen[event_id] = 0
+            self.pages[0].ids.append((ts, event_id))
+            return True
+        return False
 
     def add_page(self, seq: int, newest: int, ids: list[tuple[int, str]]) -> None:
         seen = self.seen
@@ -139,16 +179,20 @@ class GroupTracker:
         the `max_ids` newest ids.
         """
         floor = max(0, token.ts - self.look_back_ms)
-        candidates = sorted(
-            (page for seq, page in self.pages.items() if seq <= token.seq and page.newest >= floor),
-            key=lambda page: page.newest,
-            reverse=True,
-        )
-        top: list[tuple[int, str]] = []  # min-heap of the newest max_ids + 1
-        for page in candidates:
-            if len(top) > max_ids and page.newest < top[0][0]:
+        groups: list[tuple[int, Iterator[tuple[int, bytes]]]] = [
+            (page.newest, _digested(page.ids))
+            for seq, page in self.pages.items()
+            if seq <= token.seq and page.newest >= floor
+        ]
+        if self.restored:  # digests not found again yet: still delivered
+            newest = max(self.restored.values())
+            groups.append((newest, ((ts, d) for d, ts in self.restored.items())))
+        groups.sort(key=lambda group: group[0], reverse=True)
+        top: list[tuple[int, bytes]] = []  # min-heap of the newest max_ids + 1
+        for newest, items in groups:
+            if len(top) > max_ids and newest < top[0][0]:
                 break
-            for item in page.ids:
+            for item in items:
                 if item[0] < floor:
                     continue
                 if len(top) <= max_ids:
@@ -158,10 +202,10 @@ class GroupTracker:
         since = floor
         if len(top) > max_ids:
             since = top[0][0] + 1  # the newest timestamp that cannot be kept whole
-        ids: dict[int, list[str]] = {}
-        for ts, event_id in top:
+        ids: dict[int, list[bytes]] = {}
+        for ts, event_digest in top:
             if ts >= since:
-                ids.setdefault(ts, []).append(event_id)
+                ids.setdefault(ts, []).append(event_digest)
         return GroupCheckpoint(token.ts, since, ids, self.created)
 
     def rewind(self) -> None:
@@ -189,8 +233,10 @@ class GroupTracker:
         committed = [(page.newest, seq) for seq, page in self.pages.items()
                      if seq <= self.committed_seq]  # fmt: skip
         for newest, seq in committed:
-            if newest < floor:
+            if newest < floor and seq != 0:
                 self._forget_page(seq)
+        if self.restored:
+            self.restored = {d: ts for d, ts in self.restored.items() if ts >= floor}
         if len(self.seen) <= max_ids:
             return
         # More events inside the window than we may remember: forget the oldest pages.
@@ -208,3 +254,9 @@ class GroupTracker:
         for _ts, event_id in self.pages.pop(seq).ids:
             if self.seen.get(event_id) == seq:
                 del self.seen[event_id]
+
+
+def _digested(ids: list[tuple[int, str]]) -> Iterator[tuple[int, bytes]]:
+    """(timestamp, digest) of a page's ids, computed only if the page is read."""
+    for ts, event_id in ids:
+        yield ts, digest(event_id)

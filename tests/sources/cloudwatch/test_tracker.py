@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageToken
+import orjson
+
+from forwarder.sources.cloudwatch.tracker import (
+    GroupCheckpoint,
+    GroupTracker,
+    PageToken,
+    digest,
+)
 
 LOOK_BACK = 300_000
 
@@ -25,12 +32,20 @@ def test_a_checkpoint_holds_the_ids_of_acknowledged_pages_only() -> None:
     checkpoint = tracker.checkpoint(PageToken(1, 1_000_000, 1_000_000), max_ids=100)
     assert checkpoint.ts == 1_000_000
     assert checkpoint.since == 1_000_000 - LOOK_BACK
-    assert {ts: sorted(ids) for ts, ids in checkpoint.ids.items()} == {1_000_000: ["a", "b"]}
+    assert {ts: sorted(ids) for ts, ids in checkpoint.ids.items()} == {
+        1_000_000: sorted([digest("a"), digest("b")])
+    }
 
 
 def test_a_checkpoint_round_trips_through_json_values() -> None:
-    saved = GroupCheckpoint(5, 1, {5: ["x", "y"], 3: ["z"]}, created=42)
-    assert GroupCheckpoint.from_value(saved.as_value()) == saved
+    saved = GroupCheckpoint(5, 1, {3: [digest("z")], 5: [digest("x"), digest("y")]}, created=42)
+    assert GroupCheckpoint.from_value(orjson.loads(orjson.dumps(saved.as_value()))) == saved
+
+
+def test_twenty_thousand_ids_fit_a_dynamodb_item() -> None:
+    ids = {1_000_000 + i: [digest(f"event-{i}")] for i in range(20_000)}  # one per ms
+    value = GroupCheckpoint(1_019_999, 1_000_000, ids).as_value()
+    assert len(orjson.dumps(value)) < 350_000  # DynamoDB: 400 KB an item
 
 
 def test_too_many_ids_keep_whole_milliseconds_and_raise_since() -> None:
@@ -44,12 +59,24 @@ def test_too_many_ids_keep_whole_milliseconds_and_raise_since() -> None:
 
 
 def test_restore_skips_saved_ids_and_searches_the_look_back_once() -> None:
-    saved = GroupCheckpoint(2_000_000, 2_000_000 - LOOK_BACK, {2_000_000: ["a"]}, created=7)
+    since = 2_000_000 - LOOK_BACK
+    saved = GroupCheckpoint(2_000_000, since, {2_000_000: [digest("a")]}, created=7)
     tracker = GroupTracker.restore("/g", saved, LOOK_BACK)
-    assert "a" in tracker.seen and tracker.created == 7
+    assert tracker.created == 7
+    assert tracker.known("a", 2_000_000) and not tracker.known("b", 2_000_000)
+    assert "a" in tracker.seen  # found again: remembered by its id from now on
     assert tracker.query_start(look_back=False) == 2_000_000 - LOOK_BACK
     tracker.force_look_back = False
     assert tracker.query_start(look_back=False) == 2_000_000  # inclusive: same ms by id
+
+
+def test_restored_digests_not_found_again_stay_in_the_next_checkpoint() -> None:
+    since = 2_000_000 - LOOK_BACK
+    saved = GroupCheckpoint(2_000_000, since, {1_999_000: [digest("old")]})
+    tracker = GroupTracker.restore("/g", saved, LOOK_BACK)
+    tracker.add_page(1, 2_000_500, [(2_000_500, "new")])
+    checkpoint = tracker.checkpoint(PageToken(1, 2_000_500, 2_000_500), max_ids=100)
+    assert checkpoint.ids == {1_999_000: [digest("old")], 2_000_500: [digest("new")]}
 
 
 def test_rewind_forgets_in_flight_ids_and_goes_back_to_the_commit() -> None:
