@@ -27,8 +27,9 @@ def put(server: MotoServer, group: str, stream: str, records: list[dict[str, Any
         start_ms: int) -> None:  # fmt: skip
     logs = server.client("logs")
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    # Ten events per millisecond: pages end inside a millisecond.
     events = [{"timestamp": start_ms + i // 10, "message": orjson.dumps(r).decode()}
-              for i, r in enumerate(records)]  # fmt: skip  (10 events per millisecond)
+              for i, r in enumerate(records)]  # fmt: skip
     for at in range(0, len(events), 5000):
         logs.put_log_events(logGroupName=group, logStreamName=stream,
                             logEvents=events[at : at + 5000])  # fmt: skip
