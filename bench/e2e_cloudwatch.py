@@ -453,6 +453,6 @@ def run(options: Options) -> BenchResult:
         "thresholds": thresholds,
     }
     row = summary_row(
-        "cloudwatch_file", f"CloudWatch (moto) -> file, {records:,}", forwarder_result
+        "cloudwatch_file", f"CloudWatch (moto) -> file, {records:,} events", forwarder_result
     )
     return BenchResult(NAME, "\n".join(rows), report, failures, [row])
