@@ -365,3 +365,13 @@ def test_stop_ends_the_process() -> None:
     peer.stop()
     assert process.poll() is not None
     peer.stop()  # idempotent
+
+
+def test_fast_mode_counts_the_forwarders_envelopes_by_their_event_id_key() -> None:
+    with PeerProcess("hec", "--token", HEC_TOKEN, "--fast") as peer:
+        envelope = (
+            '{"time":1,"event":{"raw_data":"{\\"event_id\\":\\"x\\"}"},"fields":{"event_id":"%s"}}'
+        )
+        body = "".join(envelope % f"{i:032x}" for i in range(5))
+        assert post(peer, body).status_code == 200
+        assert peer.control("stats")["events"] == 5  # the escaped key inside is not counted
