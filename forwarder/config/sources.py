@@ -116,7 +116,7 @@ class CloudWatchSourceConfig(SourceBase, AwsEndpoint):
     filter_pattern: str | None = Field(default=None, max_length=1024)
     # Event ids remembered per group for de-duplication, and at most this many saved
     # in a checkpoint (as 12 bytes each: a DynamoDB item holds 400 KB).
-    max_tracked_ids: int = Field(default=200_000, ge=1000)  # about 180 bytes each
+    max_tracked_ids: int = Field(default=200_000, ge=1000)  # about 245 bytes each
     max_checkpoint_ids: int = Field(default=15_000, ge=10, le=20_000)
     # With shared state (DynamoDB), replicas split the groups through leases; a
     # replica that stops renewing loses its groups after this long.
