@@ -22,15 +22,17 @@ import orjson
 
 import forwarder
 from forwarder.mapping import normalize_log_type
+from forwarder.mapping.common import (
+    ACCESS_CONTROL,
+    AUTHENTICATION,
+    AVAILABILITY_PROVIDER,
+    EMAIL_EVENTS,
+    MAILBOX_ACCESS,
+    PERSONAL_ACCESS_TOKEN,
+)
 
 SAMPLES = Path(forwarder.__file__).resolve().parent / "samples"
 
-ACCESS_CONTROL = "ACCESS_CONTROL_LOGS"
-AUTHENTICATION = "AUTHENTICATION_LOGS"
-AVAILABILITY_PROVIDER = "WORKMAIL_AVAILABILITY_PROVIDER_LOGS"
-MAILBOX_ACCESS = "WORKMAIL_MAILBOX_ACCESS_LOGS"
-PERSONAL_ACCESS_TOKEN = "WORKMAIL_PERSONAL_ACCESS_TOKEN_LOGS"
-EMAIL_EVENTS = "EMAIL_EVENT_LOGS"
 
 # Share of each log type in the corpus.
 MIX: dict[str, float] = {

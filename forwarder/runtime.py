@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from forwarder.runner import SinkRunner
 from forwarder.sinks import build_sink
 from forwarder.sources import Source, SourceContext, build_source
 from forwarder.state import state_store_from_config
+from forwarder.tasks import first_of
 from forwarder.telemetry import Health, Metrics, heartbeat, serve
 
 log = structlog.get_logger(__name__)
@@ -63,21 +64,12 @@ async def _supervise(source: Source, ctx: SourceContext) -> bool:
                 return True
 
 
-async def _first(*aws: Awaitable[object]) -> None:
-    tasks = [asyncio.ensure_future(aw) for aw in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-
-
 async def _within(work: asyncio.Future[Any], seconds: float, force: asyncio.Event) -> None:
     """Wait for `work` at most `seconds`, or until `force`; never cancels `work`."""
     if seconds <= 0 or work.done():
         return
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(_first(asyncio.shield(work), force.wait()), seconds)
+        await asyncio.wait_for(first_of(asyncio.shield(work), force.wait()), seconds)
 
 
 def _observe_queue(metrics: Metrics, sink_id: str, queue: SinkQueue) -> None:
@@ -105,7 +97,7 @@ async def _store_dead_letters(
     dead_letter.finish()
     loop = asyncio.get_running_loop()
     if not signal.stop.is_set():
-        await _first(asyncio.shield(task), signal.stop.wait())
+        await first_of(asyncio.shield(task), signal.stop.wait())
         grace_ends = loop.time() + grace
     if not task.done():
         await _within(task, grace_ends - loop.time(), signal.force)
@@ -171,7 +163,7 @@ async def run(
 
             # Stage 1: read until told to stop (or, draining, until every source is done).
             if drain:
-                await _first(asyncio.gather(*readers, return_exceptions=True), signal.stop.wait())
+                await first_of(asyncio.gather(*readers, return_exceptions=True), signal.stop.wait())
             else:
                 await signal.stop.wait()
             ctx.stopping.set()
@@ -193,7 +185,7 @@ async def run(
                 queue.close()
             drained = asyncio.gather(*runner_tasks, return_exceptions=True)
             if not signal.stop.is_set():
-                await _first(asyncio.shield(drained), signal.stop.wait())
+                await first_of(asyncio.shield(drained), signal.stop.wait())
                 grace_ends = loop.time() + config.shutdown_grace
             if not drained.done():
                 await _within(drained, grace_ends - loop.time(), signal.force)

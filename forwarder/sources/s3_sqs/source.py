@@ -37,6 +37,7 @@ from forwarder.sources.s3_sqs.notifications import parse_body
 from forwarder.sources.s3_sqs.progress import PROGRESS_TTL, Progress, ProgressCommitter
 from forwarder.sources.s3_sqs.reader import ObjectReader, Outcome
 from forwarder.sources.s3_sqs.visibility import VisibilityKeeper
+from forwarder.tasks import first_of
 
 log = structlog.get_logger(__name__)
 
@@ -220,7 +221,7 @@ class S3SqsSource(Source):
                 free = self.config.workers - self._busy
                 if free <= 0:
                     self._slot_freed.clear()
-                    await _first_of(self._slot_freed.wait(), ctx.stopping.wait())
+                    await first_of(self._slot_freed.wait(), ctx.stopping.wait())
                     continue
                 messages = await self._receive(ctx, min(self.config.max_messages, free))
                 if messages is None:
@@ -241,7 +242,7 @@ class S3SqsSource(Source):
                     group.create_task(self._work(ctx, reader, raw))
 
     async def _wait_for_clients(self, ctx: SourceContext) -> bool:
-        await _first_of(self._clients_ready.wait(), ctx.stopping.wait())
+        await first_of(self._clients_ready.wait(), ctx.stopping.wait())
         return self._clients_ready.is_set() and not ctx.stopping.is_set()
 
     async def _receive(self, ctx: SourceContext, count: int) -> list[dict[str, Any]] | None:
@@ -417,13 +418,3 @@ class S3SqsSource(Source):
         event = Event(raw=message.body.encode("utf-8", "replace"), origin=origin,
                       ack=message.ack, error=reason, error_detail=detail)  # fmt: skip
         await ctx.pipeline.send(Batch([event]))
-
-
-async def _first_of(*awaitables: Any) -> None:
-    """Wait until the first of these finishes; cancel the others."""
-    tasks = [asyncio.ensure_future(aw) for aw in awaitables]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
