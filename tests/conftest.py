@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import base64
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -27,6 +30,28 @@ def sample_records() -> Iterator[dict[str, object]]:
         for line in path.read_bytes().splitlines():
             if line.strip():
                 yield orjson.loads(line)
+
+
+def variants(copies: int, tag: str = "", padding: int = 0) -> list[dict[str, Any]]:
+    """Distinct records: the samples with request and trace ids made unique per copy.
+
+    `padding` adds a random field of about that many bytes (large, incompressible lines).
+    """
+    out = []
+    for copy in range(copies):
+        for record in sample_records():
+            record = dict(record)
+            for field in ("request_id", "traceId"):
+                if field in record:
+                    record[field] = f"{record[field]}-{tag}{copy}"
+            if padding:
+                record["padding"] = base64.b64encode(os.urandom(padding * 3 // 4)).decode()
+            out.append(record)
+    return out
+
+
+def ndjson(records: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
 @pytest.fixture

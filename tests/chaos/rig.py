@@ -18,8 +18,9 @@ import orjson
 import yaml
 
 from tests.chaos.ledger import hec_ids
+from tests.conftest import ndjson
 from tests.e2e.helpers import count_lines
-from tests.e2e.test_s3_sqs_daemon import Queue, ndjson
+from tests.e2e.test_s3_sqs_daemon import Queue
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
 from tests.peers.moto import MotoServer
 

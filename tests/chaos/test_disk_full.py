@@ -24,9 +24,8 @@ import pytest
 import yaml
 
 from tests.chaos.ledger import Ledger
-from tests.conftest import free_port
+from tests.conftest import free_port, variants
 from tests.e2e.helpers import Daemon, count_lines, ocsf_ids, wait_for
-from tests.e2e.test_s3_sqs_daemon import variants
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 

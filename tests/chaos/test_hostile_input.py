@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from tests.chaos.ledger import Ledger, dead_letter_entries
-from tests.conftest import free_port, sample_records
+from tests.conftest import free_port, sample_records, variants
 from tests.e2e.helpers import Daemon, count_lines, ocsf_ids, read_ndjson, wait_for
-from tests.e2e.test_s3_sqs_daemon import Queue, variants
+from tests.e2e.test_s3_sqs_daemon import Queue
 from tests.peers import moto as moto_peer
 from tests.peers.moto import MotoServer
 

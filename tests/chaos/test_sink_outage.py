@@ -33,8 +33,9 @@ from tests.chaos.rig import (
     upload,
     write_config,
 )
+from tests.conftest import variants
 from tests.e2e.helpers import Daemon, expected_ids, wait_for
-from tests.e2e.test_s3_sqs_daemon import Queue, variants
+from tests.e2e.test_s3_sqs_daemon import Queue
 from tests.peers import moto as moto_peer
 from tests.peers.fixtures import HEC_TOKEN, PeerProcess
 from tests.peers.moto import MotoServer

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import free_port
+from tests.conftest import free_port, variants
 from tests.e2e.helpers import Daemon, count_lines, expected_ids, ocsf_ids, wait_for, write_config
-from tests.e2e.test_files_daemon import variants, write_inbox
+from tests.e2e.test_files_daemon import write_inbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -17,8 +17,9 @@ import orjson
 import pytest
 import yaml
 
+from tests.conftest import variants
 from tests.e2e.helpers import Daemon, expected_ids, ocsf_ids, wait_for
-from tests.e2e.test_files_daemon import variants, write_inbox
+from tests.e2e.test_files_daemon import write_inbox
 from tests.peers.fixtures import ES_API_KEY, HEC_TOKEN, PeerProcess
 from tests.peers.rsyslog import RsyslogPeer, rsyslog_peer
 

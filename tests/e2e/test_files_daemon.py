@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import free_port, sample_files, sample_records
+from tests.conftest import free_port, sample_files, sample_records, variants
 from tests.e2e.helpers import (
     Daemon,
     count_lines,
@@ -25,20 +25,6 @@ from tests.e2e.helpers import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-
-def variants(copies: int) -> list[dict[str, object]]:
-    """Distinct records: the samples with request and trace ids made unique per copy."""
-    out = []
-    for copy in range(copies):
-        for record in sample_records():
-            record = dict(record)
-            if "request_id" in record:
-                record["request_id"] = f"{record['request_id']}-{copy}"
-            if "traceId" in record:
-                record["traceId"] = f"{record['traceId']}-{copy}"
-            out.append(record)
-    return out
 
 
 def write_inbox(inbox: Path, records: list[dict[str, object]], per_file: int) -> None:

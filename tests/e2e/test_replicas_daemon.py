@@ -14,8 +14,9 @@ import orjson
 import pytest
 import yaml
 
+from tests.conftest import ndjson, variants
 from tests.e2e.helpers import Daemon, expected_ids, ocsf_ids, wait_for
-from tests.e2e.test_s3_sqs_daemon import Queue, ndjson, variants
+from tests.e2e.test_s3_sqs_daemon import Queue
 from tests.peers import moto as moto_peer
 from tests.peers.moto import REGION, MotoServer
 from tests.state.conftest import drop_table, new_table

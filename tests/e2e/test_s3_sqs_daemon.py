@@ -3,9 +3,7 @@ two replicas on one queue, and a 200 MB gzip object streamed with flat memory.""
 
 from __future__ import annotations
 
-import base64
 import gzip
-import os
 import signal
 import threading
 import time
@@ -14,11 +12,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import yaml
 
-from tests.conftest import sample_records
+from tests.conftest import ndjson, variants
 from tests.e2e.helpers import Daemon, count_lines, ecs_ids, expected_ids, ocsf_ids, wait_for
 from tests.peers import moto as moto_peer
 from tests.peers.moto import MotoServer
@@ -26,24 +23,6 @@ from tests.peers.moto import MotoServer
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 moto = moto_peer.moto  # the session-scoped moto_server fixture
-
-
-def variants(copies: int, tag: str = "", padding: int = 0) -> list[dict[str, Any]]:
-    out = []
-    for copy in range(copies):
-        for record in sample_records():
-            record = dict(record)
-            for field in ("request_id", "traceId"):
-                if field in record:
-                    record[field] = f"{record[field]}-{tag}{copy}"
-            if padding:
-                record["padding"] = base64.b64encode(os.urandom(padding * 3 // 4)).decode()
-            out.append(record)
-    return out
-
-
-def ndjson(records: list[dict[str, Any]]) -> bytes:
-    return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
 class Queue:

@@ -12,8 +12,8 @@ import orjson
 import pytest
 import yaml
 
+from tests.conftest import variants
 from tests.e2e.helpers import Daemon, count_lines, expected_ids, ocsf_ids, wait_for
-from tests.e2e.test_s3_sqs_daemon import variants
 from tests.peers import moto as moto_peer
 from tests.peers.moto import REGION, MotoServer
 from tests.state.conftest import drop_table, new_table

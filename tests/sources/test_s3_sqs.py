@@ -27,7 +27,7 @@ from forwarder.sources.s3_sqs.progress import progress_key
 from forwarder.sources.s3_sqs.reader import ObjectReader, Outcome
 from forwarder.sources.s3_sqs.visibility import VisibilityKeeper
 from forwarder.state.memory import MemoryStateStore
-from tests.conftest import sample_records
+from tests.conftest import ndjson, variants
 from tests.fakes import MemorySink
 from tests.peers import moto as moto_peer
 from tests.peers.moto import MotoServer
@@ -37,23 +37,6 @@ from tests.test_runner import Rig
 moto = moto_peer.moto  # the session-scoped moto_server fixture
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def variants(copies: int, tag: str = "") -> list[dict[str, Any]]:
-    """Distinct records: the samples with request and trace ids made unique per copy."""
-    out = []
-    for copy in range(copies):
-        for record in sample_records():
-            record = dict(record)
-            for field in ("request_id", "traceId"):
-                if field in record:
-                    record[field] = f"{record[field]}-{tag}{copy}"
-            out.append(record)
-    return out
-
-
-def ndjson(records: list[dict[str, Any]]) -> bytes:
-    return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
 def ids(records: list[dict[str, Any]]) -> Counter[str]:

@@ -13,12 +13,13 @@ import pytest
 from forwarder.state import StateStore
 from forwarder.state.dynamodb import DynamoStateStore
 from forwarder.state.memory import MemoryStateStore
+from tests.conftest import variants
 from tests.fakes import MemorySink
 from tests.peers import moto as moto_peer
 from tests.peers.moto import MotoServer
 from tests.sources.cloudwatch.test_source import LogGroup, cw_source, now_ms
 from tests.sources.helpers import Following
-from tests.sources.test_s3_sqs import ids, received_ids, variants
+from tests.sources.test_s3_sqs import ids, received_ids
 from tests.state.conftest import drop_table, endpoint_of, new_table
 
 moto = moto_peer.moto

@@ -17,12 +17,13 @@ from forwarder.sources import build_source
 from forwarder.sources.cloudwatch import CloudWatchSource
 from forwarder.sources.cloudwatch.tracker import GroupCheckpoint
 from forwarder.state.memory import MemoryStateStore
+from tests.conftest import variants
 from tests.fakes import MemorySink
 from tests.peers import moto as moto_peer
 from tests.peers.aws_faults import AwsFaultProxy
 from tests.peers.moto import MotoServer
 from tests.sources.helpers import Following, drain_source
-from tests.sources.test_s3_sqs import ids, received_ids, variants
+from tests.sources.test_s3_sqs import ids, received_ids
 
 moto = moto_peer.moto
 
