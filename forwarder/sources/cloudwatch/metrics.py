@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,19 +42,30 @@ def observe(source: CloudWatchSource, metrics: Metrics) -> None:
         budget = source.budget
         return [] if budget is None else [(budget.rate, attrs)]
 
-    def lags(index: int) -> Samples:
-        out: Samples = []
-        for group, lag, ingestion in source.lag_seconds():
-            value = (lag, ingestion)[index]
-            if value is not None:
-                out.append((value, {**attrs, "log_group": group}))
-        return out
+    def event_lag() -> Samples:
+        """Per group: now minus the newest acknowledged event's time."""
+        now = time.time()
+        return [
+            (max(0.0, now - tracker.acked_event_ts / 1000.0), {**attrs, "log_group": name})
+            for name, tracker in source.trackers.items()
+            if tracker.acked_event_ts is not None
+        ]
+
+    def ingestion_lag() -> Samples:
+        return [
+            (tracker.last_ingestion_lag, {**attrs, "log_group": name})
+            for name, tracker in source.trackers.items()
+            if tracker.acked_event_ts is not None and tracker.last_ingestion_lag is not None
+        ]
+
+    def groups() -> Samples:
+        return [(float(sum(not tracker.gone for tracker in source.trackers.values())), attrs)]
 
     metrics.add_gauge("wmf_cloudwatch_requests", requests)
     metrics.add_gauge(
         "wmf_cloudwatch_throttles", lambda: [(float(stats.requests_throttled), attrs)]
     )
     metrics.add_gauge("wmf_cloudwatch_request_rate", rate)
-    metrics.add_gauge("wmf_cloudwatch_groups", lambda: [(float(source.active_groups()), attrs)])
-    metrics.add_gauge("wmf_cloudwatch_lag_seconds", lambda: lags(0))
-    metrics.add_gauge("wmf_cloudwatch_ingestion_lag_seconds", lambda: lags(1))
+    metrics.add_gauge("wmf_cloudwatch_groups", groups)
+    metrics.add_gauge("wmf_cloudwatch_lag_seconds", event_lag)
+    metrics.add_gauge("wmf_cloudwatch_ingestion_lag_seconds", ingestion_lag)

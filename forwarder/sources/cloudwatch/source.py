@@ -35,7 +35,7 @@ from forwarder.sources.cloudwatch.groups import GroupInfo, discover, log_type_fr
 from forwarder.sources.cloudwatch.live_tail import LiveTail, TailLedger
 from forwarder.sources.cloudwatch.metrics import CloudWatchStats, observe
 from forwarder.sources.cloudwatch.pages import parse_events_fast, read_page
-from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageIds, PageToken
+from forwarder.sources.cloudwatch.tracker import GroupCheckpoint, GroupTracker, PageToken
 from forwarder.state.base import Versioned
 
 log = structlog.get_logger(__name__)
@@ -106,7 +106,7 @@ class CloudWatchSource(LaneSource):
         tracker = self.trackers.get(group)
         if tracker is None:
             return
-        self._generation[group] = self._generation.get(group, 0) + 1
+        self._restart_sweeps(group)
         tracker.rewind()
         log.warning("cloudwatch_rewind", source=self.id, log_group=group,
                     from_ts=tracker.high_ts)  # fmt: skip
@@ -152,8 +152,12 @@ class CloudWatchSource(LaneSource):
                 self._drop(name)
         return leases.owned - self._parked
 
-    def _stop_poller(self, name: str) -> None:
+    def _restart_sweeps(self, name: str) -> None:
+        """A sweep of this group in progress stops at its next page (see `_sweep`)."""
         self._generation[name] = self._generation.get(name, 0) + 1
+
+    def _stop_poller(self, name: str) -> None:
+        self._restart_sweeps(name)
         task = self._pollers.pop(name, None)
         if task is not None:
             task.cancel()
@@ -194,7 +198,7 @@ class CloudWatchSource(LaneSource):
                 # Deleted and created again: everything in it is new.
                 log.info("cloudwatch_group_recreated", source=self.id, log_group=name)
                 self.stats.groups_recreated += 1
-                self._generation[name] = self._generation.get(name, 0) + 1
+                self._restart_sweeps(name)
                 self._committer.forget(name)
                 version = tracker.state_version
                 tracker = None
@@ -220,9 +224,6 @@ class CloudWatchSource(LaneSource):
     @property
     def budget(self) -> AdaptiveBudget | None:
         return self._budget
-
-    def active_groups(self) -> int:
-        return sum(1 for tracker in self.trackers.values() if not tracker.gone)
 
     async def run(self, ctx: SourceContext) -> None:
         if not self._observed:
@@ -424,11 +425,8 @@ class CloudWatchSource(LaneSource):
         self.stats.live_tail_covered += page.covered
         if page.newest < 0:
             return
-        tracker.seq = page.seq
-        tracker.pages[page.seq] = PageIds(page.newest, page.ids)
-        tracker.high_ts = max(tracker.high_ts, page.newest)
-        tracker.last_ingestion_lag = page.ingestion_lag_ms / 1000.0
-        self._committer.track(group, page.ack, PageToken(page.seq, tracker.high_ts, page.newest))
+        token = tracker.record_page(page.seq, page.newest, page.ids, page.ingestion_lag_ms)
+        self._committer.track(group, page.ack, token)
         page.ack.on_done(functools.partial(self._observe_lag, page.newest))
         events = page.events
         if events:
@@ -447,14 +445,3 @@ class CloudWatchSource(LaneSource):
         if self._ctx is not None:
             lag = max(0.0, time.time() - newest_ms / 1000.0)
             self._ctx.metrics.source_lag.record(lag, {"source": self.id})
-
-    def lag_seconds(self) -> list[tuple[str, float, float | None]]:
-        """Per group: now - newest acknowledged event, and the last ingestion lag seen."""
-        now = time.time()
-        out = []
-        for name, tracker in self.trackers.items():
-            if tracker.acked_event_ts is None:
-                continue
-            out.append((name, max(0.0, now - tracker.acked_event_ts / 1000.0),
-                        tracker.last_ingestion_lag))  # fmt: skip
-        return out

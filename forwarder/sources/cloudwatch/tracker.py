@@ -159,6 +159,16 @@ class GroupTracker:
             page.ids.extend(ids)
             page.newest = max(page.newest, newest)
 
+    def record_page(
+        self, seq: int, newest: int, ids: list[tuple[int, str]], ingestion_lag_ms: int
+    ) -> PageToken:
+        """A page of new events was dispatched (its ids are in `seen` already)."""
+        self.seq = seq
+        self.pages[seq] = PageIds(newest, ids)
+        self.high_ts = max(self.high_ts, newest)
+        self.last_ingestion_lag = ingestion_lag_ms / 1000.0
+        return PageToken(seq, self.high_ts, newest)
+
     def query_start(self, look_back: bool) -> int:
         if self.high_ts < 0:
             return self.start

@@ -148,7 +148,13 @@ async def test_a_late_event_inside_the_look_back_is_delivered_once(
         await wait_for_count(sink, 41)
         await asyncio.sleep(1.0)  # several look-back sweeps more
         await running.stop()
+        exported = running.rig.metrics.render().decode()
     assert received_ids(sink) == ids(records[:41])
+    label = f'log_group="{group.name}"'
+    for family in ("wmf_cloudwatch_lag_seconds", "wmf_cloudwatch_ingestion_lag_seconds"):
+        lines = [line for line in exported.splitlines() if line.startswith(family + "{")]
+        assert any(label in line for line in lines), (family, lines)
+    assert 'wmf_cloudwatch_groups{source="cw"} 1.0' in exported
     # While the forwarder is down another late event arrives; the restart finds it.
     group.put(records[41:42], ts=base + 20_500, stream="late")
     after = MemorySink()
