@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from forwarder.errors import StateError
 from forwarder.leases import LeaseManager
 from forwarder.pipeline import Pipeline
 from forwarder.state import StateStore
+from forwarder.state.base import Versioned
 from forwarder.telemetry import Metrics
 
 log = structlog.get_logger(__name__)
@@ -76,6 +78,8 @@ class LaneSource(Source):
         self._ctx: SourceContext | None = None
         self._leases: LeaseManager | None = None
         self._reading_done = False
+        self._parked: set[str] = set()  # held above the fair share, being given back
+        self.lanes_gained = 0  # leases taken so far
 
     def _require_ctx(self) -> SourceContext:
         if self._ctx is None:
@@ -96,3 +100,50 @@ class LaneSource(Source):
 
     def in_flight(self) -> int:
         return self._committer.in_flight()
+
+    # -- leases: which lanes this replica reads, when replicas share the state store --
+
+    def _state_key(self, lane: str) -> str:
+        raise NotImplementedError
+
+    def _forget_lane(self, lane: str) -> None:
+        """Drop what is known of a lane this replica no longer reads."""
+        raise NotImplementedError
+
+    def _restore_lane(self, lane: str, item: Versioned) -> None:
+        """Take up a lane from its checkpoint, as its last owner committed it."""
+        raise NotImplementedError
+
+    def _stop_reading(self, lane: str) -> bool:
+        """A lane is being given back: stop reading it now? (True: it is parked.)"""
+        return False
+
+    async def _balance_leases(
+        self, ctx: SourceContext, leases: LeaseManager, lanes: Iterable[str], greedy: bool
+    ) -> set[str]:
+        """Renew, take and give back leases; the lanes this replica reads now."""
+        try:
+            balance = await leases.balance(lanes, greedy=greedy)
+        except StateError as exc:
+            # Keep reading what we hold: a lease outlives a short store outage.
+            log.warning("lease_balance_failed", source=self.id, error=str(exc))
+            return leases.owned - self._parked
+        self.lanes_gained += len(balance.gained)
+        for lane in balance.lost:
+            self._let_go(lane)
+        for lane in balance.gained:
+            self._let_go(lane)
+            item = await ctx.state.get(self._state_key(lane))
+            if item is not None:
+                self._restore_lane(lane, item)
+        for lane in balance.surplus:
+            if self._stop_reading(lane):
+                self._parked.add(lane)
+            if not self._committer.in_flight(lane):
+                await leases.release(lane)
+                self._let_go(lane)
+        return leases.owned - self._parked
+
+    def _let_go(self, lane: str) -> None:
+        self._forget_lane(lane)
+        self._parked.discard(lane)

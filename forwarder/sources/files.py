@@ -26,12 +26,13 @@ from forwarder.decode import (
     decode_document,
     looks_like_document,
 )
-from forwarder.errors import DecodeError, StateError
+from forwarder.errors import DecodeError
 from forwarder.events import Batch, Event, Origin
 from forwarder.leases import LeaseManager, replica_id
 from forwarder.sources.base import LaneSource, SourceContext
 from forwarder.sources.file_cursor import FINGERPRINT_BYTES, Cursor, FileCheckpoint, fingerprint
 from forwarder.sources.lines import append_line_events
+from forwarder.state.base import Versioned
 
 log = structlog.get_logger(__name__)
 
@@ -50,11 +51,10 @@ class FilesSource(LaneSource):
         )
         self._next_balance = 0.0
         self._greedy = False  # draining: claim every free lease, not just a fair share
-        self._gained = 0  # leases taken so far
 
     # -- state -----------------------------------------------------------------------
 
-    def _key(self, lane: str) -> str:
+    def _state_key(self, lane: str) -> str:
         return f"files/{self.id}/{lane}"
 
     async def _commit(self, lane: str, checkpoint: FileCheckpoint) -> None:
@@ -62,7 +62,7 @@ class FilesSource(LaneSource):
         if self._leases is not None and not self._leases.owns(lane):
             return  # another replica reads this file now; its checkpoint is its own
         try:
-            await ctx.state.put(self._key(lane), checkpoint.as_value())
+            await ctx.state.put(self._state_key(lane), checkpoint.as_value())
         except Exception:
             ctx.metrics.checkpoint_failures.add(1, {"source": self.id})
             raise
@@ -102,9 +102,9 @@ class FilesSource(LaneSource):
                     # With replicas: then take over what nobody holds, until nothing is left.
                     while self._leases is not None and not ctx.stopping.is_set():
                         self._greedy = True
-                        gained = self._gained
+                        gained = self.lanes_gained
                         await self._poll(ctx)
-                        if self._gained == gained:
+                        if self.lanes_gained == gained:
                             break
                     return
                 if await ctx.sleep_unless_stopping(self.config.poll_interval):
@@ -113,7 +113,7 @@ class FilesSource(LaneSource):
             self._reading_done = True
 
     async def _load_checkpoints(self, ctx: SourceContext) -> None:
-        prefix = self._key("")
+        prefix = self._state_key("")
         for key, item in (await ctx.state.scan(prefix)).items():
             self._restore(key[len(prefix) :], item.value)
 
@@ -137,30 +137,19 @@ class FilesSource(LaneSource):
         entries: list[tuple[Path, os.stat_result]],
     ) -> list[tuple[Path, os.stat_result]]:
         """Balance the file leases (every third of their duration); the files we read."""
+        owned = leases.owned
         if time.monotonic() >= self._next_balance or ctx.drain:
             self._next_balance = time.monotonic() + leases.duration / 3
-            try:
-                lanes = [str(path) for path, _ in entries]
-                balance = await leases.balance(lanes, greedy=self._greedy)
-            except StateError as exc:
-                log.warning("lease_balance_failed", source=self.id, error=str(exc))
-                return [entry for entry in entries if leases.owns(str(entry[0]))]
-            for lane in balance.lost:
-                self._cursors.pop(lane, None)
-                self._committer.forget(lane)
-            self._gained += len(balance.gained)
-            for lane in balance.gained:
-                self._committer.forget(lane)
-                self._cursors.pop(lane, None)
-                item = await ctx.state.get(self._key(lane))  # as the last owner left it
-                if item is not None:
-                    self._restore(lane, item.value)
-            for lane in balance.surplus:
-                if not self._committer.in_flight(lane):
-                    await leases.release(lane)
-                    self._cursors.pop(lane, None)
-                    self._committer.forget(lane)
-        return [entry for entry in entries if leases.owns(str(entry[0]))]
+            lanes = [str(path) for path, _ in entries]
+            owned = await self._balance_leases(ctx, leases, lanes, self._greedy)
+        return [entry for entry in entries if str(entry[0]) in owned]
+
+    def _forget_lane(self, lane: str) -> None:
+        self._cursors.pop(lane, None)
+        self._committer.forget(lane)
+
+    def _restore_lane(self, lane: str, item: Versioned) -> None:
+        self._restore(lane, item.value)
 
     def _matches(self, name: str) -> bool:
         return any(fnmatch.fnmatch(name, pattern) for pattern in self.config.patterns)
@@ -219,7 +208,7 @@ class FilesSource(LaneSource):
             del self._cursors[lane]
             self._committer.forget(lane)
             try:
-                await ctx.state.delete(self._key(lane))
+                await ctx.state.delete(self._state_key(lane))
             except Exception as exc:
                 log.warning("file_checkpoint_delete_failed", path=lane, error=str(exc))
 

@@ -26,7 +26,7 @@ from forwarder import aws
 from forwarder.acks import Ack, OrderedCommitter
 from forwarder.aws import THROTTLE_CODES, TRANSIENT_ERRORS, error_code
 from forwarder.config import CloudWatchSourceConfig, parse_start
-from forwarder.errors import StateError, VersionConflict
+from forwarder.errors import VersionConflict
 from forwarder.events import Batch
 from forwarder.leases import LeaseManager, replica_id
 from forwarder.sources.base import LaneSource, SourceContext
@@ -61,7 +61,6 @@ class CloudWatchSource(LaneSource):
         self._ledgers: dict[str, TailLedger] | None = {} if config.mode == "live_tail" else None
         self.groups_changed = asyncio.Event()
         self._known: dict[str, GroupInfo] = {}  # from the last discovery
-        self._parked: set[str] = set()  # held above the fair share, being given back
         self._observed = False
         self._client: Any = None
         self._budget: AdaptiveBudget | None = None
@@ -72,7 +71,7 @@ class CloudWatchSource(LaneSource):
 
     # -- state -----------------------------------------------------------------------
 
-    def _key(self, group: str) -> str:
+    def _state_key(self, group: str) -> str:
         return f"cw/{self.id}/{group}"
 
     async def _commit(self, group: str, token: PageToken) -> None:
@@ -85,7 +84,7 @@ class CloudWatchSource(LaneSource):
         expected = tracker.state_version if self._leases is not None else None
         try:
             tracker.state_version = await ctx.state.put(
-                self._key(group), checkpoint.as_value(), expected_version=expected
+                self._state_key(group), checkpoint.as_value(), expected_version=expected
             )
         except VersionConflict:
             log.warning("cloudwatch_group_taken_over", source=self.id, log_group=group)
@@ -112,11 +111,11 @@ class CloudWatchSource(LaneSource):
                     from_ts=tracker.high_ts)  # fmt: skip
 
     async def _load_checkpoints(self, ctx: SourceContext) -> None:
-        prefix = self._key("")
+        prefix = self._state_key("")
         for key, item in (await ctx.state.scan(prefix)).items():
-            self._restore(key[len(prefix) :], item)
+            self._restore_lane(key[len(prefix) :], item)
 
-    def _restore(self, group: str, item: Versioned) -> None:
+    def _restore_lane(self, group: str, item: Versioned) -> None:
         try:
             saved = GroupCheckpoint.from_value(item.value)
         except (KeyError, TypeError, ValueError):
@@ -129,29 +128,6 @@ class CloudWatchSource(LaneSource):
 
     # -- leases (replicas sharing a DynamoDB state store) ---------------------------
 
-    async def _claim(self, ctx: SourceContext, leases: LeaseManager, greedy: bool) -> set[str]:
-        """Renew, take and give back leases; the groups this replica reads now."""
-        try:
-            balance = await leases.balance(self._known, greedy=greedy)
-        except StateError as exc:
-            # Keep reading what we hold: a lease outlives a short store outage.
-            log.warning("lease_balance_failed", source=self.id, error=str(exc))
-            return leases.owned - self._parked
-        for name in balance.lost:
-            self._drop(name)
-        for name in balance.gained:
-            self._drop(name)
-            item = await ctx.state.get(self._key(name))  # as the last owner left it
-            if item is not None:
-                self._restore(name, item)
-        for name in balance.surplus:
-            self._parked.add(name)
-            self._stop_poller(name)
-            if not self._committer.in_flight(name):
-                await leases.release(name)
-                self._drop(name)
-        return leases.owned - self._parked
-
     def _restart_sweeps(self, name: str) -> None:
         """A sweep of this group in progress stops at its next page (see `_sweep`)."""
         self._generation[name] = self._generation.get(name, 0) + 1
@@ -162,15 +138,18 @@ class CloudWatchSource(LaneSource):
         if task is not None:
             task.cancel()
 
-    def _drop(self, name: str) -> None:
-        """Forget a group this replica no longer reads (its events in flight may still land)."""
-        self._stop_poller(name)
-        self._committer.forget(name)
-        self.trackers.pop(name, None)
-        self._parked.discard(name)
+    def _forget_lane(self, lane: str) -> None:
+        """A group this replica no longer reads (its events in flight may still land)."""
+        self._stop_poller(lane)
+        self._committer.forget(lane)
+        self.trackers.pop(lane, None)
         if self._ledgers is not None:
-            self._ledgers.pop(name, None)
+            self._ledgers.pop(lane, None)
         self.groups_changed.set()
+
+    def _stop_reading(self, lane: str) -> bool:
+        self._stop_poller(lane)
+        return True
 
     # -- groups ----------------------------------------------------------------------
 
@@ -270,7 +249,7 @@ class CloudWatchSource(LaneSource):
         """Of the groups discovered, those this replica reads (all of them without leases)."""
         if self._leases is None:
             return self._known
-        owned = await self._claim(ctx, self._leases, greedy)
+        owned = await self._balance_leases(ctx, self._leases, self._known, greedy)
         return {name: info for name, info in self._known.items() if name in owned}
 
     async def _drain(self, ctx: SourceContext, start: int) -> None:
