@@ -1,0 +1,1 @@
+//! Sink request bodies (HEC envelopes, Elasticsearch bulk lines) and gzip.

@@ -1,0 +1,1 @@
+//! JSON text exactly as orjson writes it (filled in with the mapper).
