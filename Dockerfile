@@ -5,17 +5,35 @@
 # Deployment on ECS, Kubernetes and systemd: docs/operations.md.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG RUST_IMAGE=rust:1.85-slim-bookworm
 
-# Build stage: the project and its dependencies into a virtualenv. Every dependency
-# ships wheels, so no compiler is needed here either; the venv is all that moves on.
+# Native stage: the Rust engine (native/) as an abi3 wheel, built by maturin. Debian
+# bookworm on both sides, so the wheel links against the final image's glibc.
+FROM ${RUST_IMAGE} AS native
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY native ./native
+RUN python3 -m venv /opt/maturin \
+    && /opt/maturin/bin/pip install --no-cache-dir "maturin>=1.7,<2" \
+    && /opt/maturin/bin/maturin build --release --locked -m native/py/Cargo.toml -o /wheels
+
+# Build stage: the project, its dependencies and the native wheel into a virtualenv.
+# Every Python dependency ships wheels, so no compiler is needed here; the venv is all
+# that moves on.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY forwarder ./forwarder
+COPY --from=native /wheels /wheels
 RUN python -m venv /opt/workmail-forwarder \
-    && /opt/workmail-forwarder/bin/pip install --no-cache-dir .
+    && /opt/workmail-forwarder/bin/pip install --no-cache-dir . /wheels/*.whl
 
 # Final stage: the interpreter, the venv, the config. No pip cache, no sources, no root.
 FROM ${PYTHON_IMAGE}

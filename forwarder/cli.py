@@ -79,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
+    try:
+        from forwarder import engine  # noqa: F401  (WMF_ENGINE is judged once, here)
+    except RuntimeError as exc:  # engine.EngineUnavailable
+        print(f"workmail-forwarder: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.command == "version":
         return _version()
     if args.command == "check-config":
@@ -97,9 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _version() -> int:
-    from forwarder import __version__
+    from forwarder import __version__, engine
 
-    print(f"workmail-forwarder {__version__} (OCSF 1.5.0, ECS 9.4.0)")
+    print(f"workmail-forwarder {__version__} (OCSF 1.5.0, ECS 9.4.0) {engine.describe()}")
     return EXIT_OK
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from forwarder.acks import Ack
 from forwarder.config import AwsEndpoint, Config, DeadLetterConfig, StateConfig, TelemetryConfig
+from forwarder.engine import map_events
 from forwarder.events import Event
-from forwarder.pipeline import map_events
 from forwarder.sources import Source
 from forwarder.sources.replay import ReplaySource, ReplayStats
 

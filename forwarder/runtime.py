@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from forwarder import engine
 from forwarder.config import Config
 from forwarder.deadletter import DeadLetterOutput, open_dead_letter
 from forwarder.pipeline import Pipeline, SinkPort, SinkQueue
@@ -159,6 +160,8 @@ async def run(
                 sources=[s.id for s in sources],
                 sinks=[s.id for s in sinks],
                 drain=drain,
+                engine=engine.NAME,
+                engine_detail=engine.describe(),
             )
 
             # Stage 1: read until told to stop (or, draining, until every source is done).

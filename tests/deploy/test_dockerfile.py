@@ -110,7 +110,14 @@ def expand(text: str) -> str:
 
 
 def test_multi_stage_on_slim_python() -> None:
-    build, final = stages()
+    native, build, final = stages()
+    assert native[0][1].endswith(" AS native")
+    assert re.fullmatch(r"rust:1\.\d+-slim-bookworm", expand(native[0][1].split()[0]))
+    native_runs = " ".join(args for keyword, args in native if keyword == "RUN")
+    assert "maturin build --release --locked" in native_runs
+    assert any(k == "COPY" and a.startswith("--from=native ") for k, a in build), (
+        "the native wheel goes into the build stage"
+    )
     for stage in (build, final):
         image = expand(stage[0][1].split()[0])
         assert re.fullmatch(r"python:3\.11-slim(-[a-z]+)?", image), image
@@ -119,7 +126,7 @@ def test_multi_stage_on_slim_python() -> None:
     assert any(a.startswith("--from=build ") for a in copies)
     # Nothing is built in the final stage: no package manager, no compiler.
     final_runs = " ".join(args for keyword, args in final if keyword == "RUN")
-    for tool in ("apt-get", "apk", "pip ", "gcc", "build-essential", "make "):
+    for tool in ("apt-get", "apk", "pip ", "gcc", "build-essential", "make ", "cargo", "rustc"):
         assert tool not in final_runs, tool
 
 
