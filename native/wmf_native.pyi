@@ -35,3 +35,22 @@ def map_chunk(
     source_id: str,
     now_ms: int,
 ) -> MappedChunk: ...
+
+def hec_events(
+    docs: list[bytes],
+    ids: list[str],
+    times: list[float],
+    prefixes: list[bytes],
+    prefix_of: list[int],
+) -> tuple[bytes, list[int]]:
+    """Splunk HEC envelopes of a batch, concatenated, and the n + 1 offsets of its events."""
+
+def es_bulk(
+    docs: list[bytes],
+    ids: list[str],
+    times: list[float],
+    prefixes: list[bytes],
+    prefix_of: list[int],
+    stamp: bool,
+) -> tuple[bytes, list[int]]:
+    """Elasticsearch bulk create lines of a batch and the n + 1 offsets of its events."""

@@ -10,7 +10,6 @@ those items), any other 4xx dead-lettered with the item's error.
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,8 +20,10 @@ from forwarder.config import ElasticsearchSinkConfig
 from forwarder.errors import SinkFatalError
 from forwarder.events import Event, Status
 from forwarder.mapping import KIND_BY_LOG_TYPE
+from forwarder.mapping.common import iso_ms
 from forwarder.sinks._http import build_client, gzip_body, retry_after, short, transient
 from forwarder.sinks.base import SendResult, Sink
+from forwarder.sinks.bodies import Body, es_body, prefix_table
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,7 @@ class ElasticsearchSink(Sink):
         # ECS documents carry @timestamp; OCSF and raw ones get it spliced in, since a
         # data stream refuses documents without it.
         self._needs_timestamp = config.schema_ != "ecs"
+        self._action_table = prefix_table(self._actions)
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
@@ -64,8 +66,11 @@ class ElasticsearchSink(Sink):
     def encode(self, event: Event) -> bytes:
         doc = event.docs[self.view]
         if self._needs_timestamp:
-            stamp = datetime.fromtimestamp(event.time, UTC).isoformat(timespec="milliseconds")
-            doc = b'{"@timestamp":"' + stamp.replace("+00:00", "Z").encode() + b'",' + doc[1:]
+            # Event.time is a whole number of ms / 1000: format those ms exactly
+            # (datetime.fromtimestamp rounds through microseconds and lost a ms for
+            # times past ~2200).
+            stamp = iso_ms(round(event.time * 1000))
+            doc = b'{"@timestamp":"' + stamp.encode() + b'",' + doc[1:]
         action = self._actions.get(event.log_type or "", self._actions["AUTHENTICATION_LOGS"])
         return action + event.id.encode() + b'"}}\n' + doc + b"\n"
 
@@ -74,20 +79,20 @@ class ElasticsearchSink(Sink):
             raise RuntimeError("sink not started")
         statuses: list[Status] = [Status.ERRORED] * len(events)
         reasons: dict[int, str] = {}
-        lines = [self.encode(event) for event in events]
-        hint = await self._bulk(lines, 0, len(lines), statuses, reasons)
+        lines = es_body(events, self.view, self._action_table, self._needs_timestamp, self.encode)
+        hint = await self._bulk(lines, 0, len(events), statuses, reasons)
         return SendResult(statuses, reasons, hint)
 
     async def _bulk(
         self,
-        lines: list[bytes],
+        lines: Body,
         start: int,
         end: int,
         statuses: list[Status],
         reasons: dict[int, str],
     ) -> float | None:
         assert self._client is not None
-        body = b"".join(lines[start:end])
+        body = lines.part(start, end)
         if self.config.gzip:
             body = gzip_body(body, 1)
         response = await self._client.post(self._bulk_url, content=body, headers=self._headers)

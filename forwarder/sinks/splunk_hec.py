@@ -26,6 +26,7 @@ from forwarder.events import Event, Status
 from forwarder.mapping import KIND_BY_LOG_TYPE
 from forwarder.sinks._http import build_client, gzip_body, retry_after, short, transient
 from forwarder.sinks.base import SendResult, Sink
+from forwarder.sinks.bodies import Body, hec_body, prefix_table
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +59,7 @@ class SplunkHecSink(Sink):
             self._headers["Content-Encoding"] = "gzip"
         self._requests = asyncio.Semaphore(config.max_in_flight)
         self._prefixes = self._envelope_prefixes()
+        self._prefix_table = prefix_table(self._prefixes)
         self._client: httpx.AsyncClient | None = None
         self._acks = _AckPoller(self) if config.indexer_ack else None
         if config.indexer_ack:
@@ -122,29 +124,28 @@ class SplunkHecSink(Sink):
         return self._client
 
     async def send(self, events: list[Event]) -> SendResult:
-        bodies = [self.encode(event) for event in events]
+        body = hec_body(events, self.view, self._prefix_table, self.encode)
         statuses: list[Status] = [Status.ERRORED] * len(events)
         reasons: dict[int, str] = {}
-        hint = await self._send_range(bodies, 0, len(bodies), statuses, reasons)
+        hint = await self._send_range(body, 0, len(events), statuses, reasons)
         return SendResult(statuses, reasons, hint)
 
     async def _send_range(
         self,
-        bodies: list[bytes],
+        bodies: Body,
         start: int,
         end: int,
         statuses: list[Status],
         reasons: dict[int, str],
     ) -> float | None:
-        """POST bodies[start:end]; halves it when HEC blames the data without saying where."""
+        """POST events [start, end); halves it when HEC blames the data without saying where."""
         limit = self.config.batch.max_bytes
-        size = sum(len(b) for b in bodies[start:end])
-        if size > limit and end - start > 1:  # keep every request under max_bytes
+        if bodies.size(start, end) > limit and end - start > 1:  # keep requests under max_bytes
             middle = (start + end) // 2
             first = await self._send_range(bodies, start, middle, statuses, reasons)
             second = await self._send_range(bodies, middle, end, statuses, reasons)
             return first if first is not None else second
-        payload = b"".join(bodies[start:end])
+        payload = bodies.part(start, end)
         if self.config.gzip_level:
             payload = gzip_body(payload, self.config.gzip_level)
         channel = self.channel  # the ackId below belongs to the channel it was sent on

@@ -2,7 +2,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::mapping::{self, Mapped, MapError};
+use crate::mapping::{self, MapError, Mapped};
 
 /// A document view a sink needs: the schema and whether it embeds the raw record
 /// (config `raw_data`; the Python view names are `ocsf`, `ocsf:noraw`, `ecs`, `raw`...).
@@ -56,7 +56,10 @@ pub struct ChunkIn<'a> {
 pub enum Outcome {
     Mapped(Mapped),
     /// Dead-letter the record: the reason and detail the reference would give.
-    Rejected { reason: String, detail: String },
+    Rejected {
+        reason: String,
+        detail: String,
+    },
     /// Map this record with the reference engine.
     Deferred,
 }
@@ -72,12 +75,13 @@ pub fn map_chunk(chunk: &ChunkIn<'_>) -> ChunkOut {
     let mut outcomes = Vec::with_capacity(chunk.records.len());
     let mut deferred = 0;
     for record in &chunk.records {
-        let outcome = catch_unwind(AssertUnwindSafe(|| map_one(chunk, record))).unwrap_or_else(
-            |_| Outcome::Rejected {
-                reason: "mapping_failed".to_owned(),
-                detail: "native engine: internal error while mapping the record".to_owned(),
-            },
-        );
+        let outcome =
+            catch_unwind(AssertUnwindSafe(|| map_one(chunk, record))).unwrap_or_else(|_| {
+                Outcome::Rejected {
+                    reason: "mapping_failed".to_owned(),
+                    detail: "native engine: internal error while mapping the record".to_owned(),
+                }
+            });
         if outcome == Outcome::Deferred {
             deferred += 1;
         }

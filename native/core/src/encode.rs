@@ -1,1 +1,197 @@
-//! Sink request bodies (HEC envelopes, Elasticsearch bulk lines) and gzip.
+//! Sink request bodies for a whole batch: Splunk HEC envelopes and Elasticsearch bulk
+//! lines, byte for byte as forwarder/sinks/splunk_hec.py `encode` and
+//! forwarder/sinks/elasticsearch.py `encode` write them. gzip stays with ISA-L on the
+//! Python side (python-isal): measured at level 1 on these bodies, 615 MB/s against
+//! libdeflate's 257 MB/s at a similar ratio (3.5 vs 3.7).
+//!
+//! A body comes back with the offset where each event's part starts (n + 1 offsets),
+//! so the sinks can cut a request to `max_bytes` or bisect a refused one by slicing,
+//! without one Python object per event.
+
+/// One batch's envelope parts: per event the document, id, time (epoch seconds, as
+/// Event.time: always a whole number of ms over 1000.0) and log type index into the
+/// sink's prefixes (the Python sinks fall back to AUTHENTICATION_LOGS' prefix).
+pub struct BatchIn<'a> {
+    pub docs: &'a [&'a [u8]],
+    pub ids: &'a [&'a str],
+    pub times: &'a [f64],
+    pub prefixes: &'a [&'a [u8]],
+    pub prefix_of: &'a [usize],
+}
+
+/// The body and the n + 1 offsets of its events.
+pub struct Body {
+    pub bytes: Vec<u8>,
+    pub offsets: Vec<usize>,
+}
+
+/// Epoch seconds back to the whole milliseconds they stand for (t = ms / 1000.0, so
+/// t * 1000 is within an ulp of ms and rounding recovers it exactly).
+fn whole_ms(seconds: f64) -> i64 {
+    let ms = (seconds * 1000.0).round();
+    if (0.0..253_402_300_800_000.0).contains(&ms) {
+        ms as i64
+    } else {
+        0
+    }
+}
+
+/// `%.3f` of ms / 1000.0, as Python prints it for a whole number of milliseconds.
+fn push_seconds(out: &mut Vec<u8>, ms: i64) {
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(digits.format(ms / 1000).as_bytes());
+    let frac = ms % 1000;
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+}
+
+fn prefix<'a>(batch: &BatchIn<'a>, index: usize) -> &'a [u8] {
+    let which = batch.prefix_of.get(index).copied().unwrap_or(0);
+    batch
+        .prefixes
+        .get(which)
+        .or_else(|| batch.prefixes.first())
+        .copied()
+        .unwrap_or(b"")
+}
+
+fn reserve(batch: &BatchIn<'_>, per_event: usize) -> Body {
+    let size: usize = batch.docs.iter().map(|d| d.len() + per_event).sum();
+    let mut offsets = Vec::with_capacity(batch.docs.len() + 1);
+    offsets.push(0);
+    Body {
+        bytes: Vec::with_capacity(size),
+        offsets,
+    }
+}
+
+/// HEC: `<prefix><id>"},"time":<s.mmm>,"event":<doc>}` per event, concatenated.
+pub fn hec_events(batch: &BatchIn<'_>) -> Body {
+    let mut body = reserve(batch, 256);
+    for (index, doc) in batch.docs.iter().enumerate() {
+        let out = &mut body.bytes;
+        out.extend_from_slice(prefix(batch, index));
+        out.extend_from_slice(batch.ids.get(index).copied().unwrap_or("").as_bytes());
+        out.extend_from_slice(b"\"},\"time\":");
+        push_seconds(
+            out,
+            whole_ms(batch.times.get(index).copied().unwrap_or(0.0)),
+        );
+        out.extend_from_slice(b",\"event\":");
+        out.extend_from_slice(doc);
+        out.push(b'}');
+        body.offsets.push(out.len());
+    }
+    body
+}
+
+/// Elasticsearch bulk: `<action prefix><id>"}}\n<doc>\n`, with `"@timestamp"` spliced
+/// in front of the document's first key when `stamp` (OCSF and raw documents).
+pub fn es_bulk(batch: &BatchIn<'_>, stamp: bool) -> Body {
+    let mut body = reserve(batch, 160);
+    for (index, doc) in batch.docs.iter().enumerate() {
+        let out = &mut body.bytes;
+        out.extend_from_slice(prefix(batch, index));
+        out.extend_from_slice(batch.ids.get(index).copied().unwrap_or("").as_bytes());
+        out.extend_from_slice(b"\"}}\n");
+        if stamp && !doc.is_empty() {
+            out.extend_from_slice(b"{\"@timestamp\":\"");
+            push_iso_ms(
+                out,
+                whole_ms(batch.times.get(index).copied().unwrap_or(0.0)),
+            );
+            out.extend_from_slice(b"\",");
+            out.extend_from_slice(&doc[1..]);
+        } else {
+            out.extend_from_slice(doc);
+        }
+        out.push(b'\n');
+        body.offsets.push(out.len());
+    }
+    body
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as datetime.fromtimestamp(ms / 1000, UTC)
+/// .isoformat(timespec="milliseconds") with "+00:00" as "Z".
+pub fn push_iso_ms(out: &mut Vec<u8>, ms: i64) {
+    let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (year, month, day) = civil_from_days(days);
+    let (h, m, s, milli) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    );
+    let two = |out: &mut Vec<u8>, v: i64| {
+        out.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8])
+    };
+    out.extend_from_slice(&[
+        b'0' + (year / 1000 % 10) as u8,
+        b'0' + (year / 100 % 10) as u8,
+        b'0' + (year / 10 % 10) as u8,
+        b'0' + (year % 10) as u8,
+        b'-',
+    ]);
+    two(out, month);
+    out.push(b'-');
+    two(out, day);
+    out.push(b'T');
+    two(out, h);
+    out.push(b':');
+    two(out, m);
+    out.push(b':');
+    two(out, s);
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (milli / 100) as u8,
+        b'0' + (milli / 10 % 10) as u8,
+        b'0' + (milli % 10) as u8,
+        b'Z',
+    ]);
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_keep_three_decimals() {
+        let mut out = Vec::new();
+        push_seconds(&mut out, whole_ms(1_718_182_800_987.0 / 1000.0));
+        assert_eq!(out, b"1718182800.987");
+        out.clear();
+        push_seconds(&mut out, whole_ms(0.005));
+        assert_eq!(out, b"0.005");
+    }
+
+    #[test]
+    fn iso_dates_match_python() {
+        let mut out = Vec::new();
+        push_iso_ms(&mut out, 1_718_182_800_987);
+        assert_eq!(out, b"2024-06-12T09:00:00.987Z");
+        out.clear();
+        push_iso_ms(&mut out, 951_782_400_000); // 2000-02-29
+        assert_eq!(out, b"2000-02-29T00:00:00.000Z");
+        out.clear();
+        push_iso_ms(&mut out, 253_402_300_799_999);
+        assert_eq!(out, b"9999-12-31T23:59:59.999Z");
+    }
+}

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::{PyBackedBytes, PyBackedStr};
 use pyo3::types::{PyBytes, PyList, PyString};
 
+use wmf_core::encode::{self, BatchIn, Body};
 use wmf_core::{map_chunk as core_map_chunk, ChunkIn, Outcome, RecordIn, View};
 
 /// Outcome codes in `MappedChunk.statuses`, one byte per record.
@@ -54,7 +55,10 @@ fn map_chunk(
     now_ms: i64,
 ) -> PyResult<MappedChunk> {
     let n = raws.len();
-    if log_types.len() != n || source_times.len() != n || partitions.len() != n || offsets.len() != n
+    if log_types.len() != n
+        || source_times.len() != n
+        || partitions.len() != n
+        || offsets.len() != n
     {
         return Err(pyo3::exceptions::PyValueError::new_err(
             "map_chunk: every column must have one entry per record",
@@ -138,6 +142,97 @@ fn map_chunk(
     })
 }
 
+/// The columns of one sink batch, borrowed for the time the GIL is released.
+struct BatchColumns {
+    docs: Vec<PyBackedBytes>,
+    ids: Vec<PyBackedStr>,
+    times: Vec<f64>,
+    prefixes: Vec<PyBackedBytes>,
+    prefix_of: Vec<usize>,
+}
+
+impl BatchColumns {
+    fn check(&self) -> PyResult<()> {
+        let n = self.docs.len();
+        if self.ids.len() != n || self.times.len() != n || self.prefix_of.len() != n {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "every column must have one entry per event",
+            ));
+        }
+        if self.prefixes.is_empty() || self.prefix_of.iter().any(|&p| p >= self.prefixes.len()) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "prefix_of must index into a non-empty prefixes",
+            ));
+        }
+        Ok(())
+    }
+
+    fn encode(&self, py: Python<'_>, how: impl Fn(&BatchIn<'_>) -> Body + Send + Sync) -> Body {
+        py.detach(|| {
+            let docs: Vec<&[u8]> = self.docs.iter().map(|d| &**d).collect();
+            let ids: Vec<&str> = self.ids.iter().map(|i| &**i).collect();
+            let prefixes: Vec<&[u8]> = self.prefixes.iter().map(|p| &**p).collect();
+            how(&BatchIn {
+                docs: &docs,
+                ids: &ids,
+                times: &self.times,
+                prefixes: &prefixes,
+                prefix_of: &self.prefix_of,
+            })
+        })
+    }
+}
+
+fn body_to_python(py: Python<'_>, body: Body) -> (Py<PyBytes>, Vec<usize>) {
+    (PyBytes::new(py, &body.bytes).unbind(), body.offsets)
+}
+
+/// Splunk HEC envelopes of a batch: (body, n + 1 offsets of the events in it).
+#[pyfunction]
+fn hec_events(
+    py: Python<'_>,
+    docs: Vec<PyBackedBytes>,
+    ids: Vec<PyBackedStr>,
+    times: Vec<f64>,
+    prefixes: Vec<PyBackedBytes>,
+    prefix_of: Vec<usize>,
+) -> PyResult<(Py<PyBytes>, Vec<usize>)> {
+    let columns = BatchColumns {
+        docs,
+        ids,
+        times,
+        prefixes,
+        prefix_of,
+    };
+    columns.check()?;
+    let body = columns.encode(py, encode::hec_events);
+    Ok(body_to_python(py, body))
+}
+
+/// Elasticsearch bulk `create` lines of a batch: (body, n + 1 offsets).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)] // the columns of one batch, not options
+fn es_bulk(
+    py: Python<'_>,
+    docs: Vec<PyBackedBytes>,
+    ids: Vec<PyBackedStr>,
+    times: Vec<f64>,
+    prefixes: Vec<PyBackedBytes>,
+    prefix_of: Vec<usize>,
+    stamp: bool,
+) -> PyResult<(Py<PyBytes>, Vec<usize>)> {
+    let columns = BatchColumns {
+        docs,
+        ids,
+        times,
+        prefixes,
+        prefix_of,
+    };
+    columns.check()?;
+    let body = columns.encode(py, |batch| encode::es_bulk(batch, stamp));
+    Ok(body_to_python(py, body))
+}
+
 #[pymodule]
 fn wmf_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ENGINE_VERSION", env!("CARGO_PKG_VERSION"))?;
@@ -146,5 +241,7 @@ fn wmf_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFERRED", DEFERRED)?;
     m.add_class::<MappedChunk>()?;
     m.add_function(wrap_pyfunction!(map_chunk, m)?)?;
+    m.add_function(wrap_pyfunction!(hec_events, m)?)?;
+    m.add_function(wrap_pyfunction!(es_bulk, m)?)?;
     Ok(())
 }
