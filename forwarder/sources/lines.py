@@ -26,10 +26,15 @@ def append_line_events(
         )
         events.append(Event(line.data, origin, ack, error="line_too_long", error_detail=detail))
         return
+    data = line.data
+    if data[:1] == b"{" and b'"messageType"' not in data:
+        # The common case, a plain JSON object line (what split_records returns as is).
+        events.append(Event(data, origin, ack, log_type=log_type, time=fallback_time))
+        return
     try:
-        records = split_records(line.data)
+        records = split_records(data)
     except DecodeError as exc:
-        events.append(Event(line.data, origin, ack, error=exc.reason, error_detail=exc.detail))
+        events.append(Event(data, origin, ack, error=exc.reason, error_detail=exc.detail))
         return
     for r in records:
         time = r.time_ms / 1000.0 if r.time_ms else fallback_time
