@@ -68,11 +68,8 @@ class SinkRunner:
                 except QueueClosed:
                     break
                 if chunk is not None:
-                    for event in chunk:
-                        if batcher.would_overflow(event):
-                            await self._dispatch(tasks, batcher.take())
-                        if batcher.add(event):
-                            await self._dispatch(tasks, batcher.take())
+                    for full in batcher.add_chunk(chunk):
+                        await self._dispatch(tasks, full)
                 deadline = batcher.deadline()
                 if deadline is not None and time.monotonic() >= deadline:
                     await self._dispatch(tasks, batcher.take())

@@ -1,5 +1,8 @@
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forwarder.acks import Ack
 from forwarder.batching import Batcher
 from forwarder.events import Event, Origin
@@ -43,3 +46,28 @@ def test_deadline_starts_with_first_event() -> None:
     assert deadline is not None and before + 0.5 <= deadline <= time.monotonic() + 0.5
     batcher.take()
     assert batcher.deadline() is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.lists(st.integers(1, 40), max_size=12), max_size=6),
+    max_events=st.integers(1, 6),
+    max_bytes=st.integers(1, 100),
+)
+def test_add_chunk_equals_adding_event_by_event(
+    sizes: list[list[int]], max_events: int, max_bytes: int
+) -> None:
+    one, many = (Batcher(max_events, max_bytes, 1.0, "ocsf") for _ in range(2))
+    by_event: list[list[Event]] = []
+    by_chunk: list[list[Event]] = []
+    for chunk_sizes in sizes:
+        chunk = [_event(size) for size in chunk_sizes]
+        for event in chunk:
+            if one.would_overflow(event):
+                by_event.append(one.take())
+            if one.add(event):
+                by_event.append(one.take())
+        by_chunk.extend(many.add_chunk(chunk))
+        assert (one.events, one.nbytes) == (many.events, many.nbytes)
+        assert (one.deadline() is None) == (many.deadline() is None)
+    assert by_event == by_chunk
