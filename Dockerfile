@@ -16,11 +16,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv \
     && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-COPY native ./native
+WORKDIR /src/native
+COPY native ./
 RUN python3 -m venv /opt/maturin \
     && /opt/maturin/bin/pip install --no-cache-dir "maturin>=1.7,<2" \
-    && /opt/maturin/bin/maturin build --release --locked -m native/py/Cargo.toml -o /wheels
+    && /opt/maturin/bin/maturin build --release --locked -o /wheels
 
 # Build stage: the project, its dependencies and the native wheel into a virtualenv.
 # Every Python dependency ships wheels, so no compiler is needed here; the venv is all
