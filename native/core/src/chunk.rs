@@ -2,7 +2,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::mapping::{self, MapError, Mapped};
+use crate::mapping::{self, MapError, Mapped, Scratch};
 
 /// A document view a sink needs: the schema and whether it embeds the raw record
 /// (config `raw_data`; the Python view names are `ocsf`, `ocsf:noraw`, `ecs`, `raw`...).
@@ -74,9 +74,12 @@ pub struct ChunkOut {
 pub fn map_chunk(chunk: &ChunkIn<'_>) -> ChunkOut {
     let mut outcomes = Vec::with_capacity(chunk.records.len());
     let mut deferred = 0;
+    let mut scratch = Scratch::default();
     for record in &chunk.records {
-        let outcome =
-            catch_unwind(AssertUnwindSafe(|| map_one(chunk, record))).unwrap_or_else(|_| {
+        let outcome = catch_unwind(AssertUnwindSafe(|| map_one(chunk, record, &mut scratch)))
+            .unwrap_or_else(|_| {
+                // The buffers may be mid-write: start the next record afresh.
+                scratch = Scratch::default();
                 Outcome::Rejected {
                     reason: "mapping_failed".to_owned(),
                     detail: "native engine: internal error while mapping the record".to_owned(),
@@ -90,8 +93,8 @@ pub fn map_chunk(chunk: &ChunkIn<'_>) -> ChunkOut {
     ChunkOut { outcomes, deferred }
 }
 
-fn map_one(chunk: &ChunkIn<'_>, record: &RecordIn<'_>) -> Outcome {
-    match mapping::map_record(chunk, record) {
+fn map_one(chunk: &ChunkIn<'_>, record: &RecordIn<'_>, scratch: &mut Scratch) -> Outcome {
+    match mapping::map_record_with(chunk, record, scratch) {
         Ok(mapped) => Outcome::Mapped(mapped),
         Err(MapError::Reject { reason, detail }) => Outcome::Rejected {
             reason: reason.to_owned(),
