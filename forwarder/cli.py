@@ -1,4 +1,7 @@
-"""workmail-forwarder: run | check-config | map | state init | version. No import side effects."""
+"""workmail-forwarder: run | check-config | map | state init | version. No import side effects.
+
+Also `aws` and `detections`, each parsed and run by its own module.
+"""
 
 from __future__ import annotations
 
@@ -70,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_aws_parser(commands)
 
+    from forwarder.detections.command import add_parser as add_detections_parser
+
+    add_detections_parser(commands)
+
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -98,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from forwarder.aws_setup.command import run as aws_command
 
         return aws_command(args)
+    if args.command == "detections":
+        from forwarder.detections.command import run as detections_command
+
+        return detections_command(args)
     return _run(args.config, args.drain, args.log_format, args.log_level)
 
 
