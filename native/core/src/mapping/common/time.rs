@@ -97,15 +97,37 @@ pub fn parse_iso(text: &str) -> Result<Option<i64>, Defer> {
         return Ok(None); // the reference's `if parsed.year >= 1970 else -1`
     }
     let utc_us = local_us - parts.offset_s * 1_000_000;
-    // timestamp() is exact µs / 10**6 correctly rounded; one f64 division is that
-    // only while µs are exact in an f64 (until the year 2255).
-    if utc_us.abs() > 1 << 53 {
-        return Err(Defer);
-    }
-    let seconds = utc_us as f64 / 1e6;
+    let seconds = micros_to_seconds(utc_us).ok_or(Defer)?;
     let ms = seconds * 1000.0 + 0.5;
     let whole = ms.trunc();
     Ok((whole >= 0.0 && whole < MAX_TIME_MS as f64).then_some(whole as i64))
+}
+
+/// `timedelta.total_seconds()`: µs / 10**6 as CPython's int true division gives it,
+/// correctly rounded. One f64 division is that while µs are exact in an f64 (until
+/// the year 2255); later times are rounded here from the exact quotient.
+fn micros_to_seconds(us: i64) -> Option<f64> {
+    if us.unsigned_abs() <= 1 << 53 {
+        return Some(us as f64 / 1e6);
+    }
+    if us < 0 {
+        return None; // never: times before 1970 are refused earlier
+    }
+    // us * 2**64 / 10**6 = t + r / 10**6, rounded to 53 significant bits, half to even.
+    let scaled = u128::from(us.unsigned_abs()) << 64;
+    let (t, sticky) = (scaled / 1_000_000, scaled % 1_000_000 != 0);
+    let bits = 128 - t.leading_zeros();
+    let shift = bits.saturating_sub(53);
+    let mut mantissa = t >> shift;
+    if shift > 0 {
+        let rest = t & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if rest > half || (rest == half && (sticky || mantissa & 1 == 1)) {
+            mantissa += 1; // 2**53 at most: still exact in an f64
+        }
+    }
+    let exponent = i32::try_from(shift).ok()? - 64;
+    Some(mantissa as f64 * 2f64.powi(exponent))
 }
 
 /// The fields of an ISO string in one of the reproduced forms (not yet validated).
@@ -350,6 +372,13 @@ mod tests {
             ("12.", Some(12_000)),
             ("-0.0001", Some(0)),
             ("253402300800000", None),
+            ("2300-01-01T00:00:00Z", Some(10_413_792_000_000)),
+            ("2255-06-05T23:47:34.740992Z", Some(9_007_199_254_741)),
+            ("2300-01-01T00:00:00.0004995Z", Some(10_413_792_000_001)),
+            ("9999-12-31T23:59:59.999999Z", None),
+            ("9999-12-31T23:59:59.9995Z", None),
+            ("9999-12-31T23:59:59.9994Z", Some(253_402_300_799_999)),
+            ("5000-07-13T11:12:13.654321+05:30", Some(95_634_279_733_654)),
         ];
         for &(text, expected) in cases {
             assert_eq!(ms(text), Ok(expected), "{text:?}");
