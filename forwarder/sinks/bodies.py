@@ -30,6 +30,14 @@ class Body:
         self.data = data
         self.offsets = offsets
 
+    @property
+    def count(self) -> int:
+        return len(self.offsets) - 1
+
+    def release(self) -> None:
+        """Drop the bytes once the whole body was sent (parts can no longer be taken)."""
+        self.data = b""
+
     def size(self, start: int, end: int) -> int:
         return self.offsets[end] - self.offsets[start]
 

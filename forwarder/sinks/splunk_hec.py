@@ -163,6 +163,11 @@ class SplunkHecSink(Sink):
                     "indexer_ack is on but HEC answered without an ackId: "
                     "is indexer acknowledgement (useACK) enabled on the token?"
                 )
+            # The ack may take seconds: the request's bytes must not be held that long
+            # by every pending batch (40 batches of 1 MB at the default queue bound).
+            del payload, response  # httpx keeps the request (and its body) on the response
+            if start == 0 and end == bodies.count:
+                bodies.release()
             acked = await self._acks.wait(ack_id, channel)
             statuses[start:end] = [Status.DELIVERED if acked else Status.ERRORED] * (end - start)
             if not acked:
