@@ -64,28 +64,40 @@ impl Value<'_> {
 /// A JSON object as the Python dict orjson builds: keys unique, in first-seen order.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Object<'a> {
-    entries: Vec<(Cow<'a, str>, Value<'a>)>,
+    entries: Vec<Entry<'a>>,
+    /// The object's own source text when orjson.dumps writes exactly that (compact,
+    /// no escapes, no repeated keys): the writers copy it instead of rebuilding it.
+    text: Option<&'a str>,
+}
+
+/// One key and its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    pub key: Cow<'a, str>,
+    pub value: Value<'a>,
 }
 
 impl<'a> Object<'a> {
-    /// `entries` must hold each key once (the parser deduplicates).
-    pub fn new(entries: Vec<(Cow<'a, str>, Value<'a>)>) -> Self {
-        Object { entries }
+    /// `entries` must hold each key once (the parser deduplicates); `text`, when
+    /// given, must be what orjson.dumps writes for them, and contain the keys
+    /// themselves (borrowed from it).
+    pub fn new(entries: Vec<Entry<'a>>, text: Option<&'a str>) -> Self {
+        Object { entries, text }
     }
 
     pub fn get(&self, key: &str) -> Option<&Value<'a>> {
         self.entries
             .iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v)
+            .find(|e| e.key.as_ref() == key)
+            .map(|e| &e.value)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.entries.iter().any(|(k, _)| k.as_ref() == key)
+        self.entries.iter().any(|e| e.key.as_ref() == key)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value<'a>)> {
-        self.entries.iter().map(|(k, v)| (k.as_ref(), v))
+        self.entries.iter().map(|e| (e.key.as_ref(), &e.value))
     }
 
     pub fn len(&self) -> usize {
@@ -149,31 +161,53 @@ pub(crate) fn find_special(bytes: &[u8], mut from: usize) -> usize {
 }
 
 /// `s` as a JSON string, quotes included, escaped as orjson escapes.
+///
+/// Eight bytes at a time: a word without special bytes is copied whole; otherwise
+/// the whole word is copied (a fixed-size copy, no memmove call), cut back to the
+/// first special byte, and that byte escaped.
+#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let mut run = 0;
-    loop {
-        let at = find_special(bytes, run);
-        out.extend_from_slice(&bytes[run..at]);
-        let Some(&b) = bytes.get(at) else { break };
-        let escape = ESCAPE[b as usize];
-        if escape == b'u' {
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
-            ]);
-        } else {
-            out.extend_from_slice(&[b'\\', escape]);
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let found = special_bytes(u64::from_le_bytes(*word));
+        out.extend_from_slice(word);
+        if found == 0 {
+            at += 8;
+            continue;
         }
-        run = at + 1;
+        let clean = (found.trailing_zeros() / 8) as usize;
+        out.truncate(out.len() - 8 + clean);
+        push_escape(out, word[clean]);
+        at += clean + 1;
+    }
+    for &b in &bytes[at..] {
+        if ESCAPE[b as usize] == 0 {
+            out.push(b);
+        } else {
+            push_escape(out, b);
+        }
     }
     out.push(b'"');
+}
+
+#[inline]
+fn push_escape(out: &mut Vec<u8>, b: u8) {
+    let escape = ESCAPE[b as usize];
+    if escape == b'u' {
+        out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 0xf) as usize],
+        ]);
+    } else {
+        out.extend_from_slice(&[b'\\', escape]);
+    }
 }
 
 /// A string of the record: one the input held without escapes has nothing orjson
@@ -215,23 +249,44 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value<'_>) {
             out.push(b']');
         }
         Value::Object(object) => {
+            if let Some(text) = object.text {
+                out.extend_from_slice(text.as_bytes());
+                return;
+            }
             out.push(b'{');
-            for (i, (key, item)) in object.entries.iter().enumerate() {
+            for (i, entry) in object.entries.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_record_str(out, key);
+                write_record_str(out, &entry.key);
                 out.push(b':');
-                write_value(out, item);
+                write_value(out, &entry.value);
             }
             out.push(b'}');
         }
     }
 }
 
+/// In an object written as orjson writes it (`text`), the `"key":value` text of an
+/// entry with a string, number, bool or null value: the key is borrowed from `text`,
+/// so its offset there is where the entry starts, and the value's length is known.
+fn scalar_entry_text<'t>(text: &'t str, entry: &Entry<'_>) -> Option<&'t str> {
+    let value_len = match &entry.value {
+        Value::Str(Cow::Borrowed(s)) => s.len() + 2,
+        Value::Bool(true) | Value::Null => 4,
+        Value::Bool(false) => 5,
+        Value::Int(n) => itoa::Buffer::new().format(*n).len(),
+        Value::UInt(n) => itoa::Buffer::new().format(*n).len(),
+        _ => return None,
+    };
+    let key = entry.key.as_ref();
+    let start = (key.as_ptr() as usize).checked_sub(text.as_ptr() as usize + 1)?;
+    text.get(start..start + key.len() + 3 + value_len)
+}
+
 /// orjson.dumps(value, option=OPT_SORT_KEYS): every object's keys in code point order,
 /// which is UTF-8 byte order. `order` is scratch space, reused across calls.
-pub fn write_sorted(out: &mut Vec<u8>, value: &Value<'_>, order: &mut Vec<usize>) {
+pub fn write_sorted(out: &mut Vec<u8>, value: &Value<'_>, order: &mut Vec<(u64, usize)>) {
     match value {
         Value::Array(items) => {
             out.push(b'[');
@@ -246,26 +301,43 @@ pub fn write_sorted(out: &mut Vec<u8>, value: &Value<'_>, order: &mut Vec<usize>
         Value::Object(object) => {
             let entries = &object.entries;
             let base = order.len();
-            order.extend(0..entries.len());
-            let sorted = entries.windows(2).all(|w| w[0].0 <= w[1].0);
-            if !sorted {
-                order[base..].sort_unstable_by(|&a, &b| entries[a].0.cmp(&entries[b].0));
-            }
+            order.extend(entries.iter().enumerate().map(|(i, e)| (prefix(&e.key), i)));
+            // A key's first eight bytes order it unless two keys share them.
+            order[base..].sort_unstable_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| entries[a.1].key.cmp(&entries[b.1].key))
+            });
             out.push(b'{');
             for i in 0..entries.len() {
                 if i > 0 {
                     out.push(b',');
                 }
-                let (key, item) = &entries[order[base + i]];
-                write_record_str(out, key);
-                out.push(b':');
-                write_sorted(out, item, order);
+                let entry = &entries[order[base + i].1];
+                match object.text.and_then(|text| scalar_entry_text(text, entry)) {
+                    Some(text) => out.extend_from_slice(text.as_bytes()),
+                    None => {
+                        write_record_str(out, &entry.key);
+                        out.push(b':');
+                        write_sorted(out, &entry.value, order);
+                    }
+                }
             }
             out.push(b'}');
             order.truncate(base);
         }
         scalar => write_value(out, scalar),
     }
+}
+
+/// The first eight bytes of `key`, zero-padded, as a big-endian number: when two
+/// prefixes differ they order their keys as the keys' bytes do (a key that ends
+/// early pads with zeros and is a prefix of the other, so it sorts first).
+fn prefix(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    u64::from_be_bytes(word)
 }
 
 /// Writes a document key by key; tracks only whether a comma is due, which is all
@@ -276,10 +348,12 @@ pub struct Writer<'o> {
 }
 
 impl<'o> Writer<'o> {
+    #[inline]
     pub fn new(out: &'o mut Vec<u8>) -> Self {
         Writer { out, comma: false }
     }
 
+    #[inline]
     fn sep(&mut self) {
         if self.comma {
             self.out.push(b',');
@@ -287,6 +361,7 @@ impl<'o> Writer<'o> {
     }
 
     /// A key the code names (ASCII, nothing to escape).
+    #[inline]
     pub fn key(&mut self, key: &'static str) -> &mut Self {
         debug_assert!(key.bytes().all(|b| ESCAPE[b as usize] == 0));
         self.sep();
@@ -298,6 +373,7 @@ impl<'o> Writer<'o> {
     }
 
     /// A key from the record.
+    #[inline]
     pub fn key_str(&mut self, key: &str) -> &mut Self {
         self.sep();
         write_str(self.out, key);
@@ -306,6 +382,7 @@ impl<'o> Writer<'o> {
         self
     }
 
+    #[inline]
     pub fn str(&mut self, s: &str) -> &mut Self {
         self.sep();
         write_str(self.out, s);
@@ -313,7 +390,27 @@ impl<'o> Writer<'o> {
         self
     }
 
+    /// JSON text the code names holding whole `"key":value` pairs (one copy for a
+    /// run of fixed fields).
+    #[inline]
+    pub fn fields(&mut self, pairs: &'static str) -> &mut Self {
+        self.sep();
+        self.out.extend_from_slice(pairs.as_bytes());
+        self.comma = true;
+        self
+    }
+
+    /// Like `fields`, but the text ends with a key whose value the caller writes.
+    #[inline]
+    pub fn fields_then_key(&mut self, text: &'static str) -> &mut Self {
+        self.sep();
+        self.out.extend_from_slice(text.as_bytes());
+        self.comma = false;
+        self
+    }
+
     /// A string value the code names (ASCII, nothing to escape).
+    #[inline]
     pub fn lit(&mut self, s: &'static str) -> &mut Self {
         debug_assert!(s.bytes().all(|b| ESCAPE[b as usize] == 0));
         self.sep();
@@ -325,6 +422,7 @@ impl<'o> Writer<'o> {
     }
 
     /// A string value joined from parts the code names.
+    #[inline]
     pub fn lit_parts(&mut self, parts: &[&'static str]) -> &mut Self {
         self.sep();
         self.out.push(b'"');
@@ -337,6 +435,7 @@ impl<'o> Writer<'o> {
         self
     }
 
+    #[inline]
     pub fn int(&mut self, n: i64) -> &mut Self {
         self.sep();
         write_int(self.out, n);
@@ -344,6 +443,19 @@ impl<'o> Writer<'o> {
         self
     }
 
+    /// An integer as a JSON string (Python's `str(n)`).
+    #[inline]
+    pub fn int_str(&mut self, n: impl itoa::Integer) -> &mut Self {
+        self.sep();
+        self.out.push(b'"');
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self.out.push(b'"');
+        self.comma = true;
+        self
+    }
+
+    #[inline]
     pub fn bool(&mut self, b: bool) -> &mut Self {
         self.sep();
         self.out
@@ -352,6 +464,7 @@ impl<'o> Writer<'o> {
         self
     }
 
+    #[inline]
     pub fn value(&mut self, value: &Value<'_>) -> &mut Self {
         self.sep();
         write_value(self.out, value);
@@ -360,12 +473,14 @@ impl<'o> Writer<'o> {
     }
 
     /// After the caller wrote one value into `out` itself.
+    #[inline]
     pub fn mark_value(&mut self) -> &mut Self {
         self.comma = true;
         self
     }
 
     /// Bytes that are already one JSON value.
+    #[inline]
     pub fn raw(&mut self, json: &[u8]) -> &mut Self {
         self.sep();
         self.out.extend_from_slice(json);
@@ -373,6 +488,7 @@ impl<'o> Writer<'o> {
         self
     }
 
+    #[inline]
     pub fn open(&mut self) -> &mut Self {
         self.sep();
         self.out.push(b'{');
@@ -380,12 +496,14 @@ impl<'o> Writer<'o> {
         self
     }
 
+    #[inline]
     pub fn close(&mut self) -> &mut Self {
         self.out.push(b'}');
         self.comma = true;
         self
     }
 
+    #[inline]
     pub fn open_list(&mut self) -> &mut Self {
         self.sep();
         self.out.push(b'[');
@@ -393,6 +511,7 @@ impl<'o> Writer<'o> {
         self
     }
 
+    #[inline]
     pub fn close_list(&mut self) -> &mut Self {
         self.out.push(b']');
         self.comma = true;
@@ -400,6 +519,7 @@ impl<'o> Writer<'o> {
     }
 
     /// `[s]`.
+    #[inline]
     pub fn one_str(&mut self, s: &str) -> &mut Self {
         self.open_list().str(s).close_list()
     }
@@ -440,6 +560,75 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"a\":{\"Z\":3,\"z\":2,\"é\":1,\"\u{ffff}\":2,\"😀\":1},\"b\":1}"
         );
+    }
+
+    #[test]
+    fn sorted_keys_sharing_a_prefix() {
+        let text = r#"{"abcdefghX":1,"ab\u0000":2,"abcdefgh":3,"":4,"abcdefghA":5,"ab":6}"#;
+        let value = parse::parse(text.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        write_sorted(&mut out, &value, &mut Vec::new());
+        // sorted(['abcdefghX', 'ab\x00', 'abcdefgh', '', 'abcdefghA', 'ab'])
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"":4,"ab":6,"ab\u0000":2,"abcdefgh":3,"abcdefghA":5,"abcdefghX":1}"#
+        );
+    }
+
+    #[test]
+    fn source_text_is_reused_only_where_orjson_writes_it() {
+        // (input, orjson.dumps, orjson.dumps with OPT_SORT_KEYS)
+        let cases = [
+            (
+                r#"{"a":1,"b":"x"}"#,
+                r#"{"a":1,"b":"x"}"#,
+                r#"{"a":1,"b":"x"}"#,
+            ),
+            (
+                r#"{"a": 1, "b" :"x"}"#,
+                r#"{"a":1,"b":"x"}"#,
+                r#"{"a":1,"b":"x"}"#,
+            ),
+            (
+                r#"{"b":{"d":1,"c":[2,{"f":1,"e":0}]},"a":[{"z":1,"y":2}]}"#,
+                r#"{"b":{"d":1,"c":[2,{"f":1,"e":0}]},"a":[{"z":1,"y":2}]}"#,
+                r#"{"a":[{"y":2,"z":1}],"b":{"c":[2,{"e":0,"f":1}],"d":1}}"#,
+            ),
+            (
+                r#"{"k\u00e9":"v","x":"\n"}"#,
+                r#"{"ké":"v","x":"\n"}"#,
+                r#"{"ké":"v","x":"\n"}"#,
+            ),
+            (
+                r#"{"a":1,"b":2,"a":{"d":1,"c":2}}"#,
+                r#"{"a":{"d":1,"c":2},"b":2}"#,
+                r#"{"a":{"c":2,"d":1},"b":2}"#,
+            ),
+            (
+                r#"[ {"b":1,"a":2} , 3 ]"#,
+                r#"[{"b":1,"a":2},3]"#,
+                r#"[{"a":2,"b":1},3]"#,
+            ),
+            (
+                r#"{"a":[],"b":{},"c":[ ]}"#,
+                r#"{"a":[],"b":{},"c":[]}"#,
+                r#"{"a":[],"b":{},"c":[]}"#,
+            ),
+            (
+                r#"{"z":{"b":1,"a":1},"y":"é"}"#,
+                r#"{"z":{"b":1,"a":1},"y":"é"}"#,
+                r#"{"y":"é","z":{"a":1,"b":1}}"#,
+            ),
+        ];
+        for (input, plain, sorted) in cases {
+            let value = parse::parse(input.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            write_value(&mut out, &value);
+            assert_eq!(String::from_utf8(out).unwrap(), plain, "{input}");
+            let mut out = Vec::new();
+            write_sorted(&mut out, &value, &mut Vec::new());
+            assert_eq!(String::from_utf8(out).unwrap(), sorted, "{input}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::{Object, Value};
+use super::{Entry, Object, Value};
 
 /// Far below orjson.dumps' own recursion limit (255): a record accepted here always
 /// serialises in the reference, also nested two levels down in a document.
@@ -20,7 +20,11 @@ pub const MAX_DEPTH: usize = 128;
 
 /// The record in `text`, or None when the reference must parse it.
 pub fn parse(text: &[u8]) -> Option<Value<'_>> {
-    let text = std::str::from_utf8(text).ok()?;
+    parse_str(std::str::from_utf8(text).ok()?)
+}
+
+/// `parse` for text already known to be UTF-8.
+pub fn parse_str(text: &str) -> Option<Value<'_>> {
     let mut parser = Parser {
         text,
         bytes: text.as_bytes(),
@@ -28,10 +32,13 @@ pub fn parse(text: &[u8]) -> Option<Value<'_>> {
         depth: 0,
     };
     parser.skip_ws();
-    let value = parser.value()?;
+    let (value, _) = parser.value()?;
     parser.skip_ws();
     (parser.pos == parser.bytes.len()).then_some(value)
 }
+
+/// Whether a value's source text is exactly what orjson.dumps writes for it.
+type Exact = bool;
 
 struct Parser<'a> {
     text: &'a str,
@@ -41,38 +48,44 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
     /// JSON's four whitespace bytes only (orjson refuses \f and the others).
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
-    fn value(&mut self) -> Option<Value<'a>> {
+    #[inline(always)]
+    fn value(&mut self) -> Option<(Value<'a>, Exact)> {
         match self.peek()? {
             b'{' => self.object(),
             b'[' => self.array(),
             b'"' => {
                 self.pos += 1;
-                self.string().map(Value::Str)
+                let s = self.string()?;
+                let clean = matches!(s, Cow::Borrowed(_));
+                Some((Value::Str(s), clean))
             }
             b't' => self.literal(b"true", Value::Bool(true)),
             b'f' => self.literal(b"false", Value::Bool(false)),
             b'n' => self.literal(b"null", Value::Null),
-            b'-' | b'0'..=b'9' => self.number(),
+            b'-' | b'0'..=b'9' => Some((self.number()?, true)),
             _ => None,
         }
     }
 
-    fn literal(&mut self, word: &[u8], value: Value<'a>) -> Option<Value<'a>> {
+    #[inline(always)]
+    fn literal(&mut self, word: &[u8], value: Value<'a>) -> Option<(Value<'a>, Exact)> {
         let end = self.pos + word.len();
         (self.bytes.get(self.pos..end)? == word).then(|| {
             self.pos = end;
-            value
+            (value, true)
         })
     }
 
@@ -82,16 +95,24 @@ impl<'a> Parser<'a> {
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
-    fn array(&mut self) -> Option<Value<'a>> {
+    #[inline(never)] // value() is inlined here; the recursion stays out of line
+    fn array(&mut self) -> Option<(Value<'a>, Exact)> {
+        let start = self.pos;
         self.enter()?;
         let mut items = Vec::new();
+        let mut exact = true;
+        let mut content = 0;
         self.skip_ws();
         if self.peek()? == b']' {
             self.pos += 1;
         } else {
             loop {
                 self.skip_ws();
-                items.push(self.value()?);
+                let from = self.pos;
+                let (item, item_exact) = self.value()?;
+                content += self.pos - from;
+                exact &= item_exact;
+                items.push(item);
                 self.skip_ws();
                 match self.peek()? {
                     b',' => self.pos += 1,
@@ -104,12 +125,17 @@ impl<'a> Parser<'a> {
             }
         }
         self.depth -= 1;
-        Some(Value::Array(items))
+        // Compact: nothing but the items, their commas and the brackets.
+        let compact = self.pos - start == 2 + content + items.len().saturating_sub(1);
+        Some((Value::Array(items), exact && compact))
     }
 
-    fn object(&mut self) -> Option<Value<'a>> {
+    #[inline(never)]
+    fn object(&mut self) -> Option<(Value<'a>, Exact)> {
+        let start = self.pos;
         self.enter()?;
-        let mut entries: Vec<(Cow<'a, str>, Value<'a>)> = Vec::with_capacity(16);
+        let mut entries: Vec<Entry<'a>> = Vec::with_capacity(16);
+        let (mut texts, mut all_exact) = (0, true);
         self.skip_ws();
         if self.peek()? == b'}' {
             self.pos += 1;
@@ -119,16 +145,24 @@ impl<'a> Parser<'a> {
                 if self.peek()? != b'"' {
                     return None;
                 }
+                let key_start = self.pos;
                 self.pos += 1;
                 let key = self.string()?;
+                let key_end = self.pos;
                 self.skip_ws();
                 if self.peek()? != b':' {
                     return None;
                 }
                 self.pos += 1;
                 self.skip_ws();
-                let value = self.value()?;
-                entries.push((key, value));
+                let value_start = self.pos;
+                let (value, value_exact) = self.value()?;
+                // `"key":value` as orjson writes it: a clean key, an exact value and
+                // no whitespace around the colon.
+                all_exact &=
+                    matches!(key, Cow::Borrowed(_)) && value_exact && value_start == key_end + 1;
+                texts += self.pos - key_start;
+                entries.push(Entry { key, value });
                 self.skip_ws();
                 match self.peek()? {
                     b',' => self.pos += 1,
@@ -141,10 +175,21 @@ impl<'a> Parser<'a> {
             }
         }
         self.depth -= 1;
-        Some(Value::Object(Object::new(dedup(entries))))
+        let (entries, repeated) = dedup(entries);
+        // Compact: nothing but the entries, their commas and the braces.
+        let plain = all_exact
+            && !repeated
+            && self.pos - start == 2 + texts + entries.len().saturating_sub(1);
+        let text = if plain {
+            self.text.get(start..self.pos)
+        } else {
+            None
+        };
+        Some((Value::Object(Object::new(entries, text)), plain))
     }
 
     /// The string after its opening quote.
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.pos;
         // Exactly the bytes orjson escapes end a clean run: '"', '\\', controls.
@@ -227,6 +272,7 @@ impl<'a> Parser<'a> {
     }
 
     /// An integer as orjson keeps it (i64, or u64 above i64::MAX); None otherwise.
+    #[inline(always)]
     fn number(&mut self) -> Option<Value<'a>> {
         let negative = self.peek()? == b'-';
         if negative {
@@ -265,30 +311,61 @@ impl<'a> Parser<'a> {
 }
 
 /// Entries with each key once, at its first position, holding its last value (a
-/// Python dict's `d[k] = v` in order). Hashes only pay off for larger objects.
-fn dedup<'a>(mut entries: Vec<(Cow<'a, str>, Value<'a>)>) -> Vec<(Cow<'a, str>, Value<'a>)> {
-    let n = entries.len();
-    let has_duplicates = if n <= 24 {
-        (1..n).any(|i| entries[..i].iter().any(|(k, _)| *k == entries[i].0))
-    } else {
-        let mut seen = std::collections::HashSet::with_capacity(n);
-        !entries.iter().all(|(k, _)| seen.insert(k.as_ref()))
-    };
-    if !has_duplicates {
-        return entries;
+/// Python dict's `d[k] = v` in order); true when some key repeated.
+fn dedup(mut entries: Vec<Entry<'_>>) -> (Vec<Entry<'_>>, bool) {
+    if !has_duplicates(&entries) {
+        return (entries, false);
     }
+    let n = entries.len();
     let mut position: HashMap<String, usize> = HashMap::with_capacity(n);
-    let mut out: Vec<(Cow<'a, str>, Value<'a>)> = Vec::with_capacity(n);
-    for (key, value) in entries.drain(..) {
-        match position.get(key.as_ref()) {
-            Some(&at) => out[at].1 = value,
+    let mut out: Vec<Entry<'_>> = Vec::with_capacity(n);
+    for entry in entries.drain(..) {
+        match position.get(entry.key.as_ref()) {
+            Some(&at) => out[at].value = entry.value,
             None => {
-                position.insert(key.to_string(), out.len());
-                out.push((key, value));
+                position.insert(entry.key.to_string(), out.len());
+                out.push(entry);
             }
         }
     }
-    out
+    (out, true)
+}
+
+/// Whether some key repeats. Records have a few dozen keys at most: a fingerprint
+/// per key and a 128-bit filter leave a real comparison for fingerprint collisions.
+fn has_duplicates(entries: &[Entry<'_>]) -> bool {
+    const SMALL: usize = 64;
+    if entries.len() > SMALL {
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        return !entries.iter().all(|e| seen.insert(e.key.as_ref()));
+    }
+    let mut prints = [0u64; SMALL];
+    let mut filter = 0u128;
+    for (i, entry) in entries.iter().enumerate() {
+        let key = &entry.key;
+        let print = fingerprint(key.as_bytes());
+        let bit = 1u128 << (print >> 57);
+        if filter & bit != 0 && (0..i).any(|j| prints[j] == print && entries[j].key == *key) {
+            return true;
+        }
+        filter |= bit;
+        prints[i] = print;
+    }
+    false
+}
+
+/// A hash of a key from its length and its first and last eight bytes.
+fn fingerprint(key: &[u8]) -> u64 {
+    let word = |bytes: &[u8]| {
+        let mut w = [0u8; 8];
+        let n = bytes.len().min(8);
+        w[..n].copy_from_slice(&bytes[..n]);
+        u64::from_le_bytes(w)
+    };
+    let head = word(key);
+    let tail = word(&key[key.len().saturating_sub(8)..]);
+    (head ^ tail.rotate_left(29) ^ (key.len() as u64).rotate_left(53))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 #[cfg(test)]

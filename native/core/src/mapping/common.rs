@@ -323,18 +323,26 @@ pub type Org<'v> = (&'v str, &'v str, &'v str);
 /// read_fields' `(values, extra)`: `values` per field, `extra` the unusable and
 /// undocumented values verbatim, in record order.
 pub struct Fields<'v> {
-    values: [Option<FVal<'v>>; FIELD_COUNT],
+    /// Per field: 0 when absent, else its index in `values` plus one (a record has a
+    /// dozen fields of the sixty: no array of sixty values to fill and drop).
+    slots: [u8; FIELD_COUNT],
+    values: Vec<FVal<'v>>,
     pub org: Option<Org<'v>>,
     pub extra: Vec<(&'v str, &'v Value<'v>)>,
 }
 
 impl<'v> Fields<'v> {
+    #[inline]
     pub fn get(&self, field: F) -> Option<&FVal<'v>> {
-        self.values[field as usize].as_ref()
+        match self.slots[field as usize] {
+            0 => None,
+            at => self.values.get(usize::from(at) - 1),
+        }
     }
 
+    #[inline]
     pub fn has(&self, field: F) -> bool {
-        self.values[field as usize].is_some()
+        self.slots[field as usize] != 0
     }
 
     /// A STR/EMAIL/IP/ORG_ARN field's text.
@@ -371,7 +379,8 @@ impl<'v> Fields<'v> {
 /// and the text is not ASCII.
 pub fn read_fields<'v>(obj: &'v Object<'v>, spec: &Table) -> Result<Fields<'v>, Defer> {
     let mut fields = Fields {
-        values: [const { None }; FIELD_COUNT],
+        slots: [0; FIELD_COUNT],
+        values: Vec::with_capacity(obj.len().min(FIELD_COUNT)),
         org: None,
         extra: Vec::new(),
     };
@@ -387,7 +396,11 @@ pub fn read_fields<'v>(obj: &'v Object<'v>, spec: &Table) -> Result<Fields<'v>, 
             continue;
         }
         match kind.and_then(|kind| read_value(kind, value, &mut fields.org).transpose()) {
-            Some(read) => fields.values[field as usize] = Some(read?),
+            Some(read) => {
+                // Keys are unique, so a field is read at most once.
+                fields.values.push(read?);
+                fields.slots[field as usize] = fields.values.len() as u8;
+            }
             None => fields.extra.push((key, value)),
         }
     }
@@ -460,18 +473,20 @@ fn as_bool(value: &Value<'_>) -> Result<Option<bool>, Defer> {
 /// `ADDRESS_PATTERN.fullmatch`:
 /// `[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+`.
 pub fn is_address(value: &str) -> bool {
-    let Some((local, domain)) = value.split_once('@') else {
+    let bytes = value.as_bytes();
+    let Some(at) = bytes.iter().position(|&b| b == b'@') else {
         return false;
     };
+    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
     let local_ok = !local.is_empty()
         && local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b));
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b));
     let label = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
     // The first label has no dots, so the first dot ends it.
-    let domain_ok = match domain.find('.') {
+    let domain_ok = match domain.iter().position(|&b| b == b'.') {
         Some(dot) => {
-            dot >= 1 && dot + 1 < domain.len() && domain.bytes().all(|b| label(b) || b == b'.')
+            dot >= 1 && dot + 1 < domain.len() && domain.iter().all(|&b| label(b) || b == b'.')
         }
         None => false,
     };
@@ -480,9 +495,20 @@ pub fn is_address(value: &str) -> bool {
 
 /// `parse_org_arn`: `arn:aws:workmail:<region>:<account>:organization/<id>`.
 pub fn parse_org_arn(value: &str) -> Option<Org<'_>> {
-    let mut parts = value.splitn(6, ':');
-    let (arn, _partition, service) = (parts.next()?, parts.next()?, parts.next()?);
-    let (region, account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+    // value.split(":", 5): ':' is ASCII, so byte positions are char boundaries.
+    let mut parts = [""; 6];
+    let mut start = 0;
+    for (n, part) in parts.iter_mut().enumerate() {
+        let rest = value.get(start..)?;
+        if n == 5 {
+            *part = rest;
+            break;
+        }
+        let end = rest.bytes().position(|b| b == b':')?;
+        *part = &rest[..end];
+        start += end + 1;
+    }
+    let [arn, _partition, service, region, account, resource] = parts;
     if arn != "arn" || service != "workmail" {
         return None;
     }

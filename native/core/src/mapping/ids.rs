@@ -15,7 +15,7 @@ pub fn event_id(
     record: &Value<'_>,
     log_type: LogType,
     body: &mut Vec<u8>,
-    order: &mut Vec<usize>,
+    order: &mut Vec<(u64, usize)>,
 ) -> Result<String, Defer> {
     body.clear();
     write_sorted(body, record, order);

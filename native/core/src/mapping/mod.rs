@@ -11,7 +11,7 @@ mod ids;
 mod ocsf;
 
 use crate::chunk::{ChunkIn, RecordIn, View};
-use crate::json::{parse::parse, Value, Writer};
+use crate::json::{parse::parse_str, Value, Writer};
 use common::{audit_spec, read_fields, LogType, MAX_TIME_MS};
 use detect::detect_log_type;
 
@@ -64,7 +64,7 @@ pub struct Ctx<'c> {
 #[derive(Default)]
 pub struct Scratch {
     id_body: Vec<u8>,
-    id_order: Vec<usize>,
+    id_order: Vec<(u64, usize)>,
     doc: Vec<u8>,
 }
 
@@ -80,7 +80,8 @@ pub fn map_record_with(
     scratch: &mut Scratch,
 ) -> Result<Mapped, MapError> {
     // Any parse problem, float or oversized int: orjson's own error text or value.
-    let value = parse(record.raw).ok_or(Defer)?;
+    let text = std::str::from_utf8(record.raw).map_err(|_| Defer)?;
+    let value = parse_str(text).ok_or(Defer)?;
     let Value::Object(object) = &value else {
         let detail = format!("a record must be a JSON object, not {}", value.type_name());
         return Err(reject("not_an_object", detail));
@@ -123,7 +124,6 @@ pub fn map_record_with(
         Some(spec) if schema_views => Some(read_fields(object, spec)?),
         _ => None,
     };
-    let text = std::str::from_utf8(record.raw).map_err(|_| Defer)?;
     // str.strip(): a JSON object's text is padded with JSON whitespace only.
     let raw_text = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
 

@@ -8,24 +8,49 @@ use super::email::EmailFacts;
 use super::{Ctx, Defer};
 use crate::json::{Value, Writer};
 
-const VERSION: &str = "1.5.0";
 /// Stands in for an identity OCSF requires when the record has none.
 const UNKNOWN: &str = "<unknown>";
 const UNKNOWN_ADDRESS: &str = "unknown@unknown.invalid";
 
 type Pair = (i64, &'static str);
-const IAM: Pair = (3, "Identity & Access Management");
-const APPLICATION: Pair = (6, "Application Activity");
-const NETWORK: Pair = (4, "Network Activity");
-const API: Pair = (6003, "API Activity");
-const AUTHN: Pair = (3002, "Authentication");
-const WEB: Pair = (6001, "Web Resources Activity");
-const ENTITY: Pair = (3004, "Entity Management");
-const EMAIL_CLASS: Pair = (4009, "Email Activity");
 
-const CLOUD: &[&str] = &["cloud"];
-const GUARDED: &[&str] = &["cloud", "security_control"];
-const GUARDED_ACTOR: &[&str] = &["cloud", "host", "security_control"];
+/// An OCSF class with its category, and their four envelope fields as JSON text.
+struct Class {
+    uid: i64,
+    name: &'static str,
+    fields: &'static str,
+}
+
+macro_rules! class {
+    ($uid:literal, $name:literal, $category_uid:literal, $category:literal) => {
+        Class {
+            uid: $uid,
+            name: $name,
+            fields: concat!(
+                "\"class_uid\":",
+                $uid,
+                ",\"class_name\":\"",
+                $name,
+                "\",\"category_uid\":",
+                $category_uid,
+                ",\"category_name\":\"",
+                $category,
+                "\""
+            ),
+        }
+    };
+}
+
+const API: Class = class!(6003, "API Activity", 6, "Application Activity");
+const AUTHN: Class = class!(3002, "Authentication", 3, "Identity & Access Management");
+const WEB: Class = class!(6001, "Web Resources Activity", 6, "Application Activity");
+const ENTITY: Class = class!(3004, "Entity Management", 3, "Identity & Access Management");
+const EMAIL_CLASS: Class = class!(4009, "Email Activity", 4, "Network Activity");
+
+/// metadata.profiles as JSON text.
+const CLOUD: &str = r#"["cloud"]"#;
+const GUARDED: &str = r#"["cloud","security_control"]"#;
+const GUARDED_ACTOR: &str = r#"["cloud","host","security_control"]"#;
 
 /// `_OUTCOME`: (status_id, status, severity_id, severity).
 fn outcome(ok: Option<bool>) -> (Pair, Pair) {
@@ -119,50 +144,28 @@ fn token_activity(action: &str) -> Option<i64> {
 fn open_envelope(
     w: &mut Writer<'_>,
     ctx: &Ctx<'_>,
-    class: Pair,
-    category: Pair,
+    class: &Class,
     activity: &Activity<'_>,
     severity: Pair,
-    profiles: &[&'static str],
+    profiles: &'static str,
 ) {
-    w.open();
-    w.key("class_uid")
-        .int(class.0)
-        .key("class_name")
-        .lit(class.1);
-    w.key("category_uid")
-        .int(category.0)
-        .key("category_name")
-        .lit(category.1);
-    w.key("activity_id")
-        .int(activity.id)
-        .key("activity_name")
-        .str(activity.name);
-    w.key("type_uid").int(class.0 * 100 + activity.id);
+    w.open().fields(class.fields);
+    w.key("activity_id").int(activity.id);
+    w.key("activity_name").str(activity.name);
+    w.key("type_uid").int(class.uid * 100 + activity.id);
     w.key("type_name")
-        .lit_parts(&[class.1, ": ", activity.caption]);
+        .lit_parts(&[class.name, ": ", activity.caption]);
     w.key("severity_id")
         .int(severity.0)
         .key("severity")
         .lit(severity.1);
     w.key("time").int(ctx.time_ms);
-    w.key("metadata").open().key("version").lit(VERSION);
-    w.key("product")
-        .open()
-        .key("name")
-        .lit(PRODUCT_NAME)
-        .key("vendor_name")
-        .lit("AWS")
-        .close();
-    w.key("log_name")
-        .lit(ctx.log_type.name())
-        .key("uid")
-        .str(ctx.id);
-    w.key("profiles").open_list();
-    for profile in profiles {
-        w.lit(profile);
-    }
-    w.close_list();
+    // OCSF 1.5.0, the version the mappers follow.
+    w.fields_then_key(
+        r#""metadata":{"version":"1.5.0","product":{"name":"Amazon WorkMail","vendor_name":"AWS"},"log_name":"#,
+    );
+    w.lit(ctx.log_type.name()).key("uid").str(ctx.id);
+    w.key("profiles").raw(profiles.as_bytes());
 }
 
 /// `str(record[...])` of a time field: the record's text, or the int in decimal.
@@ -171,8 +174,8 @@ fn write_original_time(w: &mut Writer<'_>, field: Option<&FVal<'_>>) {
         w.key("original_time");
         match raw {
             Value::Str(s) => w.str(s),
-            Value::Int(n) => w.str(&n.to_string()),
-            Value::UInt(n) => w.str(&n.to_string()),
+            Value::Int(n) => w.int_str(*n),
+            Value::UInt(n) => w.int_str(*n),
             other => w.value(other), // never: TIME values are ints or strings
         };
     }
@@ -199,14 +202,13 @@ fn open_audit(
     w: &mut Writer<'_>,
     ctx: &Ctx<'_>,
     f: &Fields<'_>,
-    class: Pair,
-    category: Pair,
+    class: &Class,
     activity: &Activity<'_>,
     severity: Pair,
-    profiles: &[&'static str],
+    profiles: &'static str,
     url: Option<&Url<'_>>,
 ) -> bool {
-    open_envelope(w, ctx, class, category, activity, severity, profiles);
+    open_envelope(w, ctx, class, activity, severity, profiles);
     if let Some(request_id) = f.str(F::RequestId) {
         w.key("correlation_uid").str(request_id);
     }
@@ -285,7 +287,7 @@ fn authentication(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
         caption: "Logon",
     };
     let (status, severity) = outcome(f.bool(F::AuthSuccessful));
-    open_audit(w, ctx, f, AUTHN, IAM, &logon, severity, CLOUD, None);
+    open_audit(w, ctx, f, &AUTHN, &logon, severity, CLOUD, None);
     let (uid, name) = (f.str(F::UserId), f.str(F::User));
     w.key("user").open();
     if let Some(uid) = uid {
@@ -350,17 +352,7 @@ fn access_control(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
     };
     let granted = f.bool(F::AccessGranted);
     let (status, severity) = outcome(granted);
-    open_audit(
-        w,
-        ctx,
-        f,
-        WEB,
-        APPLICATION,
-        &evaluation,
-        severity,
-        GUARDED_ACTOR,
-        None,
-    );
+    open_audit(w, ctx, f, &WEB, &evaluation, severity, GUARDED_ACTOR, None);
     write_status(w, status);
     write_pairs(
         w,
@@ -472,17 +464,7 @@ fn mailbox_access(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
     let activity = crud_activity(action, mailbox_activity);
     let allowed = f.bool(F::ActionAllowed);
     let (status, severity) = outcome(allowed);
-    open_audit(
-        w,
-        ctx,
-        f,
-        API,
-        APPLICATION,
-        &activity,
-        severity,
-        GUARDED,
-        None,
-    );
+    open_audit(w, ctx, f, &API, &activity, severity, GUARDED, None);
     write_status(w, status);
     write_pairs(
         w,
@@ -583,17 +565,7 @@ fn availability(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(),
         None => None,
     };
     let (status, severity) = outcome(f.bool(F::AvailabilityEventSuccessful));
-    let wrote_http = open_audit(
-        w,
-        ctx,
-        f,
-        API,
-        APPLICATION,
-        &read,
-        severity,
-        CLOUD,
-        url.as_ref(),
-    );
+    let wrote_http = open_audit(w, ctx, f, &API, &read, severity, CLOUD, url.as_ref());
     write_status(w, status);
     if let Some(message) = f.str(F::ErrorMessage) {
         w.key("status_detail").str(message);
@@ -661,7 +633,7 @@ fn availability(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(),
 fn personal_access_token(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
     let activity = crud_activity(f.str(F::Action), token_activity);
     let (status, severity) = outcome(None); // the log has no outcome field
-    open_audit(w, ctx, f, ENTITY, IAM, &activity, severity, CLOUD, None);
+    open_audit(w, ctx, f, &ENTITY, &activity, severity, CLOUD, None);
     write_status(w, status);
     w.key("entity")
         .open()
@@ -786,7 +758,7 @@ pub fn map_email(w: &mut Writer<'_>, ctx: &Ctx<'_>, facts: &EmailFacts<'_>) -> R
     let has_rule = values.has(F::RuleName) || values.has(F::RuleType) || values.has(F::RuleActions);
     let guarded = control.is_some() || has_rule;
     let profiles = if guarded { GUARDED } else { CLOUD };
-    open_envelope(w, ctx, EMAIL_CLASS, NETWORK, &activity, severity, profiles);
+    open_envelope(w, ctx, &EMAIL_CLASS, &activity, severity, profiles);
     w.key("event_code").str(facts.name);
     if let Some(trace_id) = facts.trace_id {
         w.key("correlation_uid").str(trace_id);

@@ -17,7 +17,7 @@ pub fn is_ip(value: &str) -> Result<bool, Defer> {
 /// `_IPV4.fullmatch`: four dotted decimal octets 0-255 without leading zeros.
 fn is_ipv4(value: &str) -> bool {
     let mut count = 0;
-    for part in value.split('.') {
+    for part in value.as_bytes().split(|&b| b == b'.') {
         count += 1;
         if count > 4 || !is_octet(part) {
             return false;
@@ -28,8 +28,7 @@ fn is_ipv4(value: &str) -> bool {
 
 /// One `(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)` (ASCII digits), which is also exactly
 /// what IPv4Address._parse_octet accepts.
-fn is_octet(part: &str) -> bool {
-    let b = part.as_bytes();
+fn is_octet(b: &[u8]) -> bool {
     if b.is_empty() || b.len() > 3 || !b.iter().all(u8::is_ascii_digit) {
         return false;
     }
