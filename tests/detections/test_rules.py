@@ -63,3 +63,11 @@ def test_the_shipped_placeholders_are_empty_lists() -> None:
         "workmail_expected_impersonators": [],
         "workmail_known_availability_endpoints": [],
     }
+
+
+def test_the_docs_table_lists_every_alerting_rule() -> None:
+    from forwarder.detections.rules import alerting_rules
+
+    table = (RULES.parent / "docs" / "detections.md").read_text()
+    for rule in alerting_rules(load_collection(RULES)):
+        assert f"| `{rule.name}` (" in table, rule.name
