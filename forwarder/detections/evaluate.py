@@ -6,7 +6,7 @@ with the same WorkMail pipeline the exports use, then run as SQL; correlations b
 the backend's window queries (sliding windows, where Splunk's `bin` and ES|QL's
 `date_trunc` count in fixed buckets). Comparisons are case-sensitive, like
 Elasticsearch keyword fields, so a rule proven here matches the values the mapper
-emits exactly.
+emits exactly. It needs pySigma-backend-sqlite (the dev extra); the exports do not.
 """
 
 from __future__ import annotations
