@@ -3,8 +3,10 @@
 Credentials come from the standard chain (environment, shared profile, ECS task role,
 IRSA web identity); a source's `region` and `endpoint_url` override the rest, so moto,
 LocalStack and VPC endpoints all work the same way. Retries use botocore's "standard"
-mode (exponential backoff with jitter, throttling errors included); the read timeout
-sits above the SQS long-poll wait, so a long poll is never cut as a timeout.
+mode (exponential backoff with jitter, throttling errors included). Connect and read
+timeouts come from each source's `connect_timeout` / `read_timeout`; the SQS client's
+read timeout never goes below the long-poll wait plus a margin, so a long poll is never
+cut as a timeout.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ THROTTLE_CODES = frozenset(
 def client_config(
     *,
     max_pool_connections: int = 20,
+    connect_timeout: float = 10.0,
     read_timeout: float = 60.0,
     max_attempts: int = 6,
     inject_host_prefix: bool = True,
@@ -41,8 +44,8 @@ def client_config(
         inject_host_prefix=inject_host_prefix,
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,
-        connect_timeout=10,
-        read_timeout=max(read_timeout, LONG_POLL_MAX + 10),
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
     )
 
 
@@ -52,6 +55,7 @@ async def client(
     endpoint: AwsEndpoint,
     *,
     max_pool_connections: int = 20,
+    connect_timeout: float = 10.0,
     read_timeout: float = 60.0,
     max_attempts: int = 6,
     inject_host_prefix: bool = True,
@@ -62,8 +66,11 @@ async def client(
     rate must see each throttle, not botocore's retries hiding them.
     """
     session = get_session()
+    if service == "sqs":  # a long poll is never cut as a timeout
+        read_timeout = max(read_timeout, LONG_POLL_MAX + 10)
     config = client_config(
         max_pool_connections=max_pool_connections,
+        connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         max_attempts=max_attempts,
         inject_host_prefix=inject_host_prefix,

@@ -133,3 +133,20 @@ def test_bundled_configs_are_valid() -> None:
     root = Path(__file__).resolve().parents[1]
     for name in ("local.yaml", "example.yaml"):
         load_config(root / "config" / name, env={})
+
+
+def test_aws_sources_take_connect_and_read_timeouts() -> None:
+    s3 = {"id": "s3", "type": "s3_sqs", "queue_url": "https://sqs.example/1/q",
+          "connect_timeout": "2s", "read_timeout": "500ms"}  # fmt: skip
+    cw = {"id": "cw", "type": "cloudwatch", "log_groups": ["/g"]}
+    config = parse_config({**MINIMAL, "sources": [s3, cw]}, {})
+    first, second = config.sources
+    assert first.type == "s3_sqs" and second.type == "cloudwatch"
+    assert (first.connect_timeout, first.read_timeout) == (2.0, 0.5)
+    assert (second.connect_timeout, second.read_timeout) == (10.0, 60.0)  # the defaults
+    bad = {**cw, "connect_timeout": "0s", "read_timeout": "1h"}
+    found = problems({**MINIMAL, "sources": [bad]})
+    assert "sources[0].connect_timeout: Input should be greater than 0" in found
+    assert "sources[0].read_timeout: Input should be less than or equal to 900" in found
+    files = {"id": "f", "type": "files", "path": "./in", "read_timeout": "1s"}
+    assert any("read_timeout" in p for p in problems({**MINIMAL, "sources": [files]}))

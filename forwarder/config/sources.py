@@ -42,7 +42,20 @@ class FilesSourceConfig(SourceBase):
     lease_duration: Duration = Field(default=30.0, ge=1.0)
 
 
-class S3SqsSourceConfig(SourceBase, AwsEndpoint):
+class AwsSourceBase(SourceBase, AwsEndpoint):
+    """A source reading from AWS: where its clients connect and how long they wait.
+
+    Each request is given `connect_timeout` to open its connection and `read_timeout`
+    between bytes of the answer; past either it fails (and is retried like any network
+    error) instead of hanging on a peer that stopped answering.
+    """
+
+    connect_timeout: Duration = Field(default=10.0, gt=0, le=300)
+    # SQS long polls: the SQS client waits at least `wait_time` + 10 s whatever this says.
+    read_timeout: Duration = Field(default=60.0, gt=0, le=900)
+
+
+class S3SqsSourceConfig(AwsSourceBase):
     """S3 objects announced on an SQS queue (direct, SNS-wrapped or EventBridge)."""
 
     type: Literal["s3_sqs"]
@@ -93,7 +106,7 @@ def parse_start(value: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-class CloudWatchSourceConfig(SourceBase, AwsEndpoint):
+class CloudWatchSourceConfig(AwsSourceBase):
     """CloudWatch Logs log groups, tailed with FilterLogEvents from a checkpoint."""
 
     type: Literal["cloudwatch"]

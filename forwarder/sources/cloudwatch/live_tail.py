@@ -92,8 +92,10 @@ class LiveTail:
         # Behind a custom endpoint (moto, a VPC endpoint) the "stream-" host prefix of
         # StartLiveTail would name a host that does not exist.
         inject = config.endpoint_url is None
+        # The stream stays open between events: its reads wait at least 2 minutes.
         async with aws.client("logs", config, max_attempts=1, inject_host_prefix=inject,
-                              read_timeout=120.0) as client:  # fmt: skip
+                              connect_timeout=config.connect_timeout,
+                              read_timeout=max(config.read_timeout, 120.0)) as client:  # fmt: skip
             backoff = Backoff(initial=1.0, maximum=60.0)
             while not ctx.stopping.is_set():
                 healthy = await self._sessions(ctx, client)

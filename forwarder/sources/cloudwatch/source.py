@@ -227,7 +227,9 @@ class CloudWatchSource(LaneSource):
         log.info("cloudwatch_source_started", source=self.id, drain=ctx.drain,
                  checkpoints=len(self.trackers), leases=self._leases is not None)  # fmt: skip
         self._reading_done = False
-        async with aws.client("logs", config, max_attempts=1) as client:
+        async with aws.client("logs", config, max_attempts=1,
+                              connect_timeout=config.connect_timeout,
+                              read_timeout=config.read_timeout) as client:  # fmt: skip
             client.meta.events.register(
                 "before-parse.cloudwatch-logs.FilterLogEvents", parse_events_fast
             )

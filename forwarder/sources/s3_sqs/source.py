@@ -78,10 +78,22 @@ class S3SqsSource(Source):
         async with contextlib.AsyncExitStack() as stack:
             try:
                 sqs = await stack.enter_async_context(
-                    aws.client("sqs", self.config, max_pool_connections=workers + 10)
+                    aws.client(
+                        "sqs",
+                        self.config,
+                        max_pool_connections=workers + 10,
+                        connect_timeout=self.config.connect_timeout,
+                        read_timeout=self.config.read_timeout,
+                    )
                 )
                 s3 = await stack.enter_async_context(
-                    aws.client("s3", self.config, max_pool_connections=workers + 4)
+                    aws.client(
+                        "s3",
+                        self.config,
+                        max_pool_connections=workers + 4,
+                        connect_timeout=self.config.connect_timeout,
+                        read_timeout=self.config.read_timeout,
+                    )
                 )
             except Exception as exc:  # no region, bad endpoint URL: say which source
                 log.error("aws_client_failed", source=self.id, error=f"{type(exc).__name__}: {exc}")
