@@ -13,11 +13,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
+from aiobotocore.credentials import (
+    AioAssumeRoleCredentialFetcher,
+    AioDeferredRefreshableCredentials,
+)
+from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
 from forwarder.config import AwsEndpoint
@@ -49,6 +55,30 @@ def client_config(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AssumeRole:
+    """A role to act as (sts:AssumeRole), e.g. a Security Lake custom source's provider role."""
+
+    role_arn: str
+    external_id: str | None = None
+    session_name: str = "workmail-forwarder"
+
+
+async def _assume(session: AioSession, role: AssumeRole, endpoint: AwsEndpoint) -> None:
+    """Give `session` the role's credentials, refreshed before they expire."""
+    source = await session.get_credentials()
+    extra: dict[str, Any] = {"RoleSessionName": role.session_name}
+    if role.external_id:
+        extra["ExternalId"] = role.external_id
+    creator = partial(
+        session.create_client, region_name=endpoint.region, endpoint_url=endpoint.endpoint_url
+    )
+    fetcher = AioAssumeRoleCredentialFetcher(creator, source, role.role_arn, extra_args=extra)
+    session._credentials = AioDeferredRefreshableCredentials(
+        fetcher.fetch_credentials, "assume-role"
+    )
+
+
 @asynccontextmanager
 async def client(
     service: str,
@@ -59,13 +89,17 @@ async def client(
     read_timeout: float = 60.0,
     max_attempts: int = 6,
     inject_host_prefix: bool = True,
+    role: AssumeRole | None = None,
 ) -> AsyncIterator[Any]:
     """An aiobotocore client for `service`, closed (with its connection pool) on exit.
 
     `max_attempts=1` hands every error to the caller: a source that adapts its own
-    rate must see each throttle, not botocore's retries hiding them.
+    rate must see each throttle, not botocore's retries hiding them. With `role`, the
+    client acts as that role (credentials from sts:AssumeRole, refreshed as they expire).
     """
     session = get_session()
+    if role is not None:
+        await _assume(session, role, endpoint)
     if service == "sqs":  # a long poll is never cut as a timeout
         read_timeout = max(read_timeout, LONG_POLL_MAX + 10)
     config = client_config(

@@ -30,6 +30,7 @@ from forwarder.config.services import (
 from forwarder.config.sinks import (
     ElasticsearchSinkConfig,
     FileSinkConfig,
+    SecurityLakeSinkConfig,
     SinkBase,
     SinkConfig,
     SplunkHecSinkConfig,
@@ -213,6 +214,7 @@ __all__ = [
     "RetryConfig",
     "S3SqsSourceConfig",
     "Schema",
+    "SecurityLakeSinkConfig",
     "ServerTlsConfig",
     "SinkBase",
     "SinkConfig",

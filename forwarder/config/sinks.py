@@ -124,7 +124,90 @@ class SyslogSinkConfig(SinkBase):
         return value
 
 
+class SecurityLakeSinkConfig(SinkBase):
+    """Amazon Security Lake: OCSF 1.3.0 Parquet objects, one custom source per class.
+
+    An object holds one batch's events of one class and UTC day: `batch` is how much a
+    lake object gathers (the events wait in memory until its PutObject succeeded, so
+    `queue` must hold a batch), `target_object_size` where a large one is split.
+    """
+
+    type: Literal["security_lake"]
+    region: str = Field(min_length=1)  # the lake's Region: partition `region=` and the client
+    endpoint_url: str | None = None
+    account_id: str  # partition `accountId=`: the account the records pertain to
+    bucket: str | None = None  # the lake's bucket; or a `locations` entry per class
+    # Per class (auth, web, api, entity, email, or the class uid): the custom source's
+    # S3 location as CreateCustomLogSource answered it. Default s3://<bucket>/ext/<name>/<version>/
+    locations: dict[str, str] = Field(default_factory=dict)
+    source_name: str = "workmail-{class}"  # {class}: auth, web, api, entity, email; {class_uid}
+    source_version: str = "1.0"
+    role_arn: str | None = None  # the custom source's provider role, assumed for PutObject
+    external_id: str | None = None
+    target_object_size: Size = 128 << 20
+    compression: Literal["zstd", "snappy"] = "zstd"
+    spool_dir: Path | None = None  # where objects are written before upload; None: temp dir
+    batch: BatchConfig = BatchConfig(max_events=100_000, max_bytes=32 << 20, max_wait=300.0)
+    queue: QueueConfig = QueueConfig(max_events=250_000, max_bytes=96 << 20)
+    timeout: Duration = 300.0  # one send: encode a batch and upload its objects
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        from forwarder.sinks.security_lake.layout import ACCOUNT
+
+        if not ACCOUNT.match(value):
+            raise ValueError(f"{value!r}: a 12-digit AWS account id (or external_<id>)")
+        return value
+
+    @field_validator("source_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        from forwarder.sinks.security_lake.layout import SOURCE_VERSION
+
+        if not SOURCE_VERSION.match(value):
+            raise ValueError(f"{value!r}: 1-32 of A-Z a-z 0-9 - . _ (CreateCustomLogSource)")
+        return value
+
+    @field_validator("locations")
+    @classmethod
+    def _locations(cls, value: dict[str, str]) -> dict[str, str]:
+        from forwarder.sinks.security_lake.layout import class_uid, parse_location
+
+        out = {}
+        for name, uri in value.items():
+            parse_location(uri)
+            out[str(class_uid(name))] = uri
+        return out
+
+    @model_validator(mode="after")
+    def _lake(self) -> SecurityLakeSinkConfig:
+        from forwarder.sinks.security_lake.layout import CLASSES, SOURCE_NAME, source_name
+
+        if self.schema_ != "ocsf":
+            raise ValueError("schema: Security Lake stores OCSF only (schema: ocsf)")
+        for uid in CLASSES:
+            name = source_name(self.source_name, uid)
+            if str(uid) not in self.locations and not SOURCE_NAME.match(name):
+                raise ValueError(f"source_name: {name!r} is not 1-20 of A-Z a-z 0-9 _ - : .")
+        if self.bucket is None and len(self.locations) < len(CLASSES):
+            raise ValueError("bucket: required unless `locations` names every class")
+        if (
+            self.queue.max_events < self.batch.max_events
+            or self.queue.max_bytes < self.batch.max_bytes
+        ):
+            raise ValueError(
+                "queue: must hold at least one batch (queue.max_events >= batch.max_events, "
+                "queue.max_bytes >= batch.max_bytes): a lake object waits in memory until stored"
+            )
+        return self
+
+
 SinkConfig = Annotated[
-    FileSinkConfig | SplunkHecSinkConfig | ElasticsearchSinkConfig | SyslogSinkConfig,
+    FileSinkConfig
+    | SplunkHecSinkConfig
+    | ElasticsearchSinkConfig
+    | SyslogSinkConfig
+    | SecurityLakeSinkConfig,
     Field(discriminator="type"),
 ]

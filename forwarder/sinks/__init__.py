@@ -14,6 +14,7 @@ def build_sink(config: SinkBase) -> Sink:
     from forwarder.config import (
         ElasticsearchSinkConfig,
         FileSinkConfig,
+        SecurityLakeSinkConfig,
         SplunkHecSinkConfig,
         SyslogSinkConfig,
     )
@@ -29,4 +30,8 @@ def build_sink(config: SinkBase) -> Sink:
         return ElasticsearchSink(config)
     if isinstance(config, SyslogSinkConfig):
         return SyslogSink(config)
+    if isinstance(config, SecurityLakeSinkConfig):
+        from forwarder.sinks.security_lake.sink import SecurityLakeSink
+
+        return SecurityLakeSink(config)
     raise ValueError(f"no sink implementation for {type(config).__name__}")
