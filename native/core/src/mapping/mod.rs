@@ -65,7 +65,8 @@ pub struct Ctx<'c> {
 pub struct Scratch {
     id_body: Vec<u8>,
     id_order: Vec<(u64, usize)>,
-    doc: Vec<u8>,
+    /// Per view, the size of the last document written (the next one's capacity).
+    doc_sizes: Vec<usize>,
 }
 
 /// One record of the chunk, as the reference's map_events maps it.
@@ -128,9 +129,11 @@ pub fn map_record_with(
     let raw_text = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
 
     let mut docs = Vec::with_capacity(chunk.views.len());
-    for view in &chunk.views {
-        scratch.doc.clear();
-        let mut w = Writer::new(&mut scratch.doc);
+    scratch.doc_sizes.resize(chunk.views.len(), 0);
+    for (view, size) in chunk.views.iter().zip(&mut scratch.doc_sizes) {
+        // Written in place at about its final size: no copy before Python's.
+        let mut doc = Vec::with_capacity(*size + 256);
+        let mut w = Writer::new(&mut doc);
         let ctx = |raw_data: bool| Ctx {
             log_type,
             id: &id,
@@ -153,7 +156,8 @@ pub fn map_record_with(
             }
             _ => return Err(MapError::Defer), // never: fields are read for schema views
         }
-        docs.push(scratch.doc.as_slice().to_vec());
+        *size = doc.len();
+        docs.push(doc);
     }
     Ok(Mapped {
         id,

@@ -52,32 +52,30 @@ const CLOUD: &str = r#"["cloud"]"#;
 const GUARDED: &str = r#"["cloud","security_control"]"#;
 const GUARDED_ACTOR: &str = r#"["cloud","host","security_control"]"#;
 
-/// `_OUTCOME`: (status_id, status, severity_id, severity).
-fn outcome(ok: Option<bool>) -> (Pair, Pair) {
+/// `_OUTCOME`: status_id and status as JSON text, and (severity_id, severity).
+fn outcome(ok: Option<bool>) -> (&'static str, Pair) {
     match ok {
-        Some(true) => ((1, "Success"), (1, "Informational")),
-        Some(false) => ((2, "Failure"), (3, "Medium")),
-        None => ((0, "Unknown"), (1, "Informational")),
+        Some(true) => (r#""status_id":1,"status":"Success""#, (1, "Informational")),
+        Some(false) => (r#""status_id":2,"status":"Failure""#, (3, "Medium")),
+        None => (r#""status_id":0,"status":"Unknown""#, (1, "Informational")),
     }
 }
 
-/// `_CONTROL`: (action_id, action, disposition_id, disposition).
-fn control(ok: Option<bool>) -> (Pair, Pair) {
+/// `_CONTROL`: action_id, action, disposition_id and disposition as JSON text.
+fn control(ok: Option<bool>) -> &'static str {
     match ok {
-        Some(true) => ((1, "Allowed"), (1, "Allowed")),
-        Some(false) => ((2, "Denied"), (2, "Blocked")),
-        None => ((0, "Unknown"), (0, "Unknown")),
+        Some(true) => {
+            r#""action_id":1,"action":"Allowed","disposition_id":1,"disposition":"Allowed""#
+        }
+        Some(false) => {
+            r#""action_id":2,"action":"Denied","disposition_id":2,"disposition":"Blocked""#
+        }
+        None => r#""action_id":0,"action":"Unknown","disposition_id":0,"disposition":"Unknown""#,
     }
 }
 
-fn write_pairs(w: &mut Writer<'_>, keys: [&'static str; 4], (a, b): (Pair, Pair)) {
-    w.key(keys[0]).int(a.0).key(keys[1]).lit(a.1);
-    w.key(keys[2]).int(b.0).key(keys[3]).lit(b.1);
-}
-
-fn write_status(w: &mut Writer<'_>, status: Pair) {
-    w.key("status_id").int(status.0).key("status").lit(status.1);
-}
+const WORKMAIL_SERVICE: &str = r#""service":{"name":"Amazon WorkMail"}"#;
+const WORKMAIL_SOURCE: &str = r#""src_endpoint":{"svc_name":"Amazon WorkMail"}"#;
 
 /// (activity_id, activity_name, caption of the id for type_name).
 struct Activity<'s> {
@@ -308,7 +306,7 @@ fn authentication(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
             .lit("Unknown");
     }
     w.close();
-    write_status(w, status);
+    w.fields(status);
     if let Some(reason) = f.str(F::AuthFailedReason) {
         w.key("status_detail").str(reason);
     }
@@ -324,11 +322,7 @@ fn authentication(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
                 .str(method);
         }
     }
-    w.key("service")
-        .open()
-        .key("name")
-        .lit(PRODUCT_NAME)
-        .close();
+    w.fields(WORKMAIL_SERVICE);
     if let Some(protocol) = f.str(F::Protocol) {
         w.key("dst_endpoint")
             .open()
@@ -336,11 +330,7 @@ fn authentication(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
             .str(protocol)
             .close();
     }
-    w.key("is_remote").bool(true);
-    w.key("logon_type_id")
-        .int(3)
-        .key("logon_type")
-        .lit("Network");
+    w.fields(r#""is_remote":true,"logon_type_id":3,"logon_type":"Network""#);
     close_audit(w, ctx, f, &[]);
 }
 
@@ -353,12 +343,8 @@ fn access_control(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
     let granted = f.bool(F::AccessGranted);
     let (status, severity) = outcome(granted);
     open_audit(w, ctx, f, &WEB, &evaluation, severity, GUARDED_ACTOR, None);
-    write_status(w, status);
-    write_pairs(
-        w,
-        ["action_id", "action", "disposition_id", "disposition"],
-        control(granted),
-    );
+    w.fields(status);
+    w.fields(control(granted));
     w.key("web_resources").open_list().open();
     w.key("type").lit("WorkMail Organization");
     match f.org {
@@ -465,12 +451,8 @@ fn mailbox_access(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
     let allowed = f.bool(F::ActionAllowed);
     let (status, severity) = outcome(allowed);
     open_audit(w, ctx, f, &API, &activity, severity, GUARDED, None);
-    write_status(w, status);
-    write_pairs(
-        w,
-        ["action_id", "action", "disposition_id", "disposition"],
-        control(allowed),
-    );
+    w.fields(status);
+    w.fields(control(allowed));
     w.key("api")
         .open()
         .key("operation")
@@ -494,11 +476,7 @@ fn mailbox_access(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
     }
     w.close();
     if !f.has(F::SourceIp) {
-        w.key("src_endpoint")
-            .open()
-            .key("svc_name")
-            .lit(PRODUCT_NAME)
-            .close();
+        w.fields(WORKMAIL_SOURCE);
     }
     let owner = f.str(F::OwnerId);
     let kind = f.str(F::ObjectType);
@@ -566,7 +544,7 @@ fn availability(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(),
     };
     let (status, severity) = outcome(f.bool(F::AvailabilityEventSuccessful));
     let wrote_http = open_audit(w, ctx, f, &API, &read, severity, CLOUD, url.as_ref());
-    write_status(w, status);
+    w.fields(status);
     if let Some(message) = f.str(F::ErrorMessage) {
         w.key("status_detail").str(message);
     }
@@ -582,17 +560,13 @@ fn availability(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) -> Result<(),
     }
     w.close();
     // WorkMail asks on the user's behalf.
-    w.key("actor").open().key("app_name").lit(PRODUCT_NAME);
+    w.fields(r#""actor":{"app_name":"Amazon WorkMail""#); // the object stays open
     if let Some(user_id) = f.str(F::UserId) {
         w.key("user").open().key("uid").str(user_id).close();
     }
     w.close();
     if !f.has(F::SourceIp) {
-        w.key("src_endpoint")
-            .open()
-            .key("svc_name")
-            .lit(PRODUCT_NAME)
-            .close();
+        w.fields(WORKMAIL_SOURCE);
     }
     let (domain, function) = (f.str(F::Domain), f.str(F::FunctionArn));
     if domain.is_some() || function.is_some() {
@@ -634,7 +608,7 @@ fn personal_access_token(w: &mut Writer<'_>, ctx: &Ctx<'_>, f: &Fields<'_>) {
     let activity = crud_activity(f.str(F::Action), token_activity);
     let (status, severity) = outcome(None); // the log has no outcome field
     open_audit(w, ctx, f, &ENTITY, &activity, severity, CLOUD, None);
-    write_status(w, status);
+    w.fields(status);
     w.key("entity")
         .open()
         .key("type")
@@ -685,15 +659,25 @@ fn email_caption(id: i64) -> &'static str {
     }
 }
 
-/// `_DMARC_CONTROL` per dmarc_policy.upper(); None for any other policy.
-fn dmarc_control(policy: &str) -> Result<Option<(Pair, Pair)>, Defer> {
+/// `_DMARC_CONTROL` per dmarc_policy.upper(): action_id, and the four control fields
+/// as JSON text; None for any other policy.
+fn dmarc_control(policy: &str) -> Result<Option<(i64, &'static str)>, Defer> {
     if !policy.is_ascii() {
         return Err(Defer); // str.upper() makes ASCII from some letters (ı -> I)
     }
     Ok(match policy.to_ascii_uppercase().as_str() {
-        "NONE" => Some(((1, "Allowed"), (16, "No Action"))),
-        "QUARANTINE" => Some(((2, "Denied"), (3, "Quarantined"))),
-        "REJECT" => Some(((2, "Denied"), (25, "Rejected"))),
+        "NONE" => Some((
+            1,
+            r#""action_id":1,"action":"Allowed","disposition_id":16,"disposition":"No Action""#,
+        )),
+        "QUARANTINE" => Some((
+            2,
+            r#""action_id":2,"action":"Denied","disposition_id":3,"disposition":"Quarantined""#,
+        )),
+        "REJECT" => Some((
+            2,
+            r#""action_id":2,"action":"Denied","disposition_id":25,"disposition":"Rejected""#,
+        )),
         _ => None,
     })
 }
@@ -752,7 +736,7 @@ pub fn map_email(w: &mut Writer<'_>, ctx: &Ctx<'_>, facts: &EmailFacts<'_>) -> R
         Some(policy) if facts.name == "DMARC_POLICY_APPLIED" => dmarc_control(policy)?,
         _ => None,
     };
-    if let Some(((2, _), _)) = control {
+    if let Some((2, _)) = control {
         severity = (3, "Medium");
     }
     let has_rule = values.has(F::RuleName) || values.has(F::RuleType) || values.has(F::RuleActions);
@@ -778,7 +762,7 @@ pub fn map_email(w: &mut Writer<'_>, ctx: &Ctx<'_>, facts: &EmailFacts<'_>) -> R
         .int(facts.direction_id)
         .key("direction")
         .lit(direction);
-    write_status(w, status);
+    w.fields(status);
     if let Some(reason) = facts.reason {
         w.key("status_detail").str(reason);
     }
@@ -804,12 +788,8 @@ pub fn map_email(w: &mut Writer<'_>, ctx: &Ctx<'_>, facts: &EmailFacts<'_>) -> R
         w.key("to").open_list().lit(UNKNOWN_ADDRESS).close_list(); // from or to needed
     }
     w.close();
-    if let Some(control) = control {
-        write_pairs(
-            w,
-            ["action_id", "action", "disposition_id", "disposition"],
-            control,
-        );
+    if let Some((_, fields)) = control {
+        w.fields(fields);
     }
     if any_of(values, &EMAIL_AUTH) || facts.dmarc_policy.is_some() {
         w.key("email_auth").open();
