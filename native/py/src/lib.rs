@@ -95,23 +95,35 @@ fn map_chunk(
         core_map_chunk(&chunk)
     });
 
+    // Columns gather in Vecs and become lists whole; the six log type names are
+    // made once per chunk rather than once per record.
     let mut statuses = Vec::with_capacity(n);
-    let ids = PyList::empty(py);
-    let times = PyList::empty(py);
-    let types = PyList::empty(py);
-    let per_view: Vec<Bound<'_, PyList>> = views.iter().map(|_| PyList::empty(py)).collect();
+    let mut ids: Vec<Bound<'_, PyString>> = Vec::with_capacity(n);
+    let mut times: Vec<i64> = Vec::with_capacity(n);
+    let mut types: Vec<Option<Bound<'_, PyString>>> = Vec::with_capacity(n);
+    let mut per_view: Vec<Vec<Bound<'_, PyBytes>>> =
+        views.iter().map(|_| Vec::with_capacity(n)).collect();
     let rejections = PyList::empty(py);
     let empty = PyBytes::new(py, b"");
     let blank = PyString::new(py, "");
+    let mut names: Vec<(&'static str, Bound<'_, PyString>)> = Vec::new();
     for (index, outcome) in out.outcomes.into_iter().enumerate() {
         match outcome {
             Outcome::Mapped(mapped) => {
                 statuses.push(MAPPED);
-                ids.append(mapped.id)?;
-                times.append(mapped.time_ms)?;
-                types.append(mapped.log_type)?;
-                for (list, doc) in per_view.iter().zip(mapped.docs) {
-                    list.append(PyBytes::new(py, &doc))?;
+                ids.push(PyString::new(py, &mapped.id));
+                times.push(mapped.time_ms);
+                let name = match names.iter().find(|(known, _)| *known == mapped.log_type) {
+                    Some((_, name)) => name.clone(),
+                    None => {
+                        let name = PyString::new(py, mapped.log_type);
+                        names.push((mapped.log_type, name.clone()));
+                        name
+                    }
+                };
+                types.push(Some(name));
+                for (column, doc) in per_view.iter_mut().zip(mapped.docs) {
+                    column.push(PyBytes::new(py, &doc));
                 }
             }
             other => {
@@ -122,15 +134,22 @@ fn map_chunk(
                     }
                     _ => statuses.push(DEFERRED),
                 }
-                ids.append(&blank)?;
-                times.append(0)?;
-                types.append(py.None())?;
-                for list in &per_view {
-                    list.append(&empty)?;
+                ids.push(blank.clone());
+                times.push(0);
+                types.push(None);
+                for column in &mut per_view {
+                    column.push(empty.clone());
                 }
             }
         }
     }
+    let ids = PyList::new(py, ids)?;
+    let times = PyList::new(py, times)?;
+    let types = PyList::new(py, types)?;
+    let per_view = per_view
+        .into_iter()
+        .map(|column| PyList::new(py, column))
+        .collect::<PyResult<Vec<_>>>()?;
     Ok(MappedChunk {
         statuses: PyBytes::new(py, &statuses).unbind(),
         ids: ids.unbind(),
