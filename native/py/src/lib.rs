@@ -46,12 +46,12 @@ struct MappedChunk {
 fn map_chunk(
     py: Python<'_>,
     raws: Vec<PyBackedBytes>,
-    log_types: Vec<Option<PyBackedStr>>,
+    log_types: Vec<Option<Bound<'_, PyString>>>,
     source_times: Vec<f64>,
-    partitions: Vec<PyBackedStr>,
+    partitions: Vec<Bound<'_, PyString>>,
     offsets: Vec<i64>,
     views: Vec<PyBackedStr>,
-    source_id: PyBackedStr,
+    source_id: Bound<'_, PyString>,
     now_ms: i64,
 ) -> PyResult<MappedChunk> {
     let n = raws.len();
@@ -76,24 +76,55 @@ fn map_chunk(
             }
         }
     }
-    let out = py.detach(|| {
+    // A str that is not valid UTF-8 (a lone surrogate: a file name decoded with
+    // surrogateescape) cannot reach Rust; its record is deferred, and the reference
+    // gives its own per-record answer, instead of the whole chunk failing.
+    let utf8 = |s: &Bound<'_, PyString>| PyBackedStr::try_from(s.clone()).ok();
+    let source_id = utf8(&source_id);
+    let mut unreadable = vec![source_id.is_none(); n];
+    let log_types: Vec<Option<PyBackedStr>> = log_types
+        .iter()
+        .zip(&mut unreadable)
+        .map(|(name, bad)| {
+            let name = name.as_ref()?;
+            let text = utf8(name);
+            *bad |= text.is_none();
+            text
+        })
+        .collect();
+    let partitions: Vec<Option<PyBackedStr>> = partitions
+        .iter()
+        .zip(&mut unreadable)
+        .map(|(partition, bad)| {
+            let text = utf8(partition);
+            *bad |= text.is_none();
+            text
+        })
+        .collect();
+    let mut out = py.detach(|| {
         let records = (0..n)
             .map(|i| RecordIn {
                 raw: &raws[i],
                 log_type: log_types[i].as_deref(),
                 source_time: source_times[i],
-                partition: &partitions[i],
+                partition: partitions[i].as_deref().unwrap_or(""),
                 offset: offsets[i],
             })
             .collect();
         let chunk = ChunkIn {
             records,
             views: parsed_views,
-            source_id: &source_id,
+            source_id: source_id.as_deref().unwrap_or(""),
             now_ms,
         };
         core_map_chunk(&chunk)
     });
+    for (outcome, bad) in out.outcomes.iter_mut().zip(&unreadable) {
+        if *bad && *outcome != Outcome::Deferred {
+            *outcome = Outcome::Deferred;
+            out.deferred += 1;
+        }
+    }
 
     // Columns gather in Vecs and become lists whole; the six log type names are
     // made once per chunk rather than once per record.
