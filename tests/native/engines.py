@@ -39,11 +39,12 @@ Outcome = tuple[Any, ...]
 @dataclass(frozen=True)
 class Record:
     """One record as a source hands it over: its bytes, the log type the source
-    knows (None: detect it) and the source's own time (0.0: none)."""
+    knows (None: detect it), the source's own time (0.0: none) and where it was read."""
 
     raw: bytes
     log_type: str | None = None
     time: float = 0.0
+    partition: str = PARTITION
 
 
 @contextmanager
@@ -61,7 +62,7 @@ def reference(records: Sequence[Record], views: Sequence[str]) -> list[Outcome]:
     events = [
         Event(
             raw=r.raw,
-            origin=Origin(SOURCE, PARTITION, i),
+            origin=Origin(SOURCE, r.partition, i),
             ack=Ack(),
             log_type=r.log_type,
             time=r.time,
@@ -84,7 +85,7 @@ def native(records: Sequence[Record], views: Sequence[str]) -> list[Outcome]:
         [r.raw for r in records],
         [r.log_type for r in records],
         [r.time for r in records],
-        [PARTITION] * n,
+        [r.partition for r in records],
         list(range(n)),
         list(views),
         SOURCE,

@@ -103,3 +103,13 @@ def test_email_records_without_their_event_are_rejected_natively() -> None:
     ]
     assert compare(records) == []
     assert all(outcome != DEFERRED for outcome in native(records, ["ecs"]))
+
+
+def test_names_python_cannot_encode_defer_their_records_only() -> None:
+    # A file name read with surrogateescape: orjson refuses it in the raw view.
+    records = [
+        Record(b"{" + AUTH + b"}", partition="logs/bad\udcff.jsonl"),
+        Record(b"{" + AUTH + b"}", "AUTHENTICATION_LOGS\udcff"),
+        Record(b"{" + AUTH + b"}"),
+    ]
+    assert compare(records) == [0, 1]
