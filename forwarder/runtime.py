@@ -44,6 +44,12 @@ class StopSignal:
         self.stop.set()
 
 
+def _source_type(source: Source) -> str:
+    """The configured `type` of a source; sources built outside the config are "replay"."""
+    config = getattr(source, "config", None)
+    return str(getattr(config, "type", "replay"))
+
+
 def _observe_runner(metrics: Metrics, runner: SinkRunner) -> None:
     attrs = {"sink": runner.config.id}
     metrics.add_gauge("wmf_sink_batches_in_flight", lambda: [(float(runner.in_flight), attrs)])
@@ -142,6 +148,7 @@ async def run(
     if sources is None:
         sources = [build_source(source_config) for source_config in config.sources]
     ctx = SourceContext(pipeline, state, metrics, drain=drain, replicas=config.workers)
+    metrics.start_at_zero([(s.id, _source_type(s)) for s in sources], [s.id for s in sinks])
     clean = True
     try:
         for sink in sinks:

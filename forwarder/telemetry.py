@@ -70,6 +70,25 @@ def configure_logging(fmt: str | None = None, level: str = "info") -> None:
 
 Gauge = Callable[[], Iterable[tuple[float, dict[str, str]]]]
 
+# The dead-letter reasons (stage "pipeline") each source type can produce: the mapping
+# stage's for every source, then what the source itself finds unreadable. A sink's
+# permanent rejections are `sink_rejected` with the sink as the stage.
+_MAPPING_REASONS = ("invalid_json", "not_an_object", "unknown_log_type", "invalid_record",
+                    "mapping_failed")  # fmt: skip
+_DECODE_REASONS = ("line_too_long", "document_too_large", "invalid_gzip", "truncated_gzip",
+                   "gzip_bomb")  # fmt: skip
+SOURCE_DEAD_LETTER_REASONS: dict[str, tuple[str, ...]] = {
+    "files": _MAPPING_REASONS + _DECODE_REASONS,
+    "s3_sqs": _MAPPING_REASONS + _DECODE_REASONS + (
+        "invalid_cloudwatch_payload", "invalid_notification", "s3_object_missing",
+        "s3_object_changed", "s3_object_archived", "s3_access_denied",
+    ),
+    "cloudwatch": (*_MAPPING_REASONS, "empty_message"),
+    "firehose_http": (*_MAPPING_REASONS, "invalid_firehose_record",
+                      "invalid_cloudwatch_payload", "gzip_bomb"),
+    "replay": _MAPPING_REASONS + _DECODE_REASONS + ("raw_truncated",),
+}  # fmt: skip
+
 
 class Metrics:
     """Every instrument the daemon records; one instance per runtime.
@@ -192,6 +211,28 @@ class Metrics:
                 else meter.create_observable_gauge
             )
             create(name, callbacks=[self._observer(name)], description=description)
+
+    def start_at_zero(self, sources: Iterable[tuple[str, str]], sinks: Iterable[str]) -> None:
+        """Export every counter the daemon can move for these sources and sinks as 0.
+
+        `sources` are (id, type) pairs. Without this a counter appears only on its first
+        increment, and `rate()`/`increase()` miss that first step, absence alerts fire
+        on a healthy daemon. Histograms stay absent until their first observation.
+        """
+        reasons: set[str] = set()
+        for source_id, source_type in sources:
+            attrs = {"source": source_id}
+            for counter in (self.records_read, self.checkpoint_commits,
+                            self.checkpoint_failures):  # fmt: skip
+                counter.add(0, attrs)
+            reasons.update(SOURCE_DEAD_LETTER_REASONS.get(source_type, _MAPPING_REASONS))
+        for reason in sorted(reasons):
+            self.dead_lettered.add(0, {"reason": reason, "stage": "pipeline"})
+        for sink_id in sinks:
+            attrs = {"sink": sink_id}
+            for counter in (self.delivered, self.retried, self.given_up):
+                counter.add(0, attrs)
+            self.dead_lettered.add(0, {"reason": "sink_rejected", "stage": sink_id})
 
     def add_gauge(self, name: str, gauge: Gauge) -> None:
         self._gauges[name].append(gauge)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,8 +11,9 @@ from typing import Any
 
 import structlog
 
-from forwarder.acks import OrderedCommitter
+from forwarder.acks import Ack, OrderedCommitter
 from forwarder.errors import StateError
+from forwarder.events import Event
 from forwarder.leases import LeaseManager
 from forwarder.pipeline import Pipeline
 from forwarder.state import StateStore
@@ -38,6 +40,24 @@ class SourceContext:
         except TimeoutError:
             return False
         return True
+
+
+def observe_lag(ctx: SourceContext, source_id: str, ack: Ack, events: list[Event]) -> None:
+    """Record `wmf_source_lag_seconds` once every sink has `events` (their ack is done).
+
+    The lag is now minus the newest event time among them (filled by the mapping
+    stage); an ack that ended ERRORED is read again and records nothing.
+    """
+
+    def done(settled: Ack) -> None:
+        if settled.errored:
+            return
+        newest = max((event.time for event in events), default=0.0)
+        if newest > 0:
+            lag = max(0.0, time.time() - newest)
+            ctx.metrics.source_lag.record(lag, {"source": source_id})
+
+    ack.on_done(done)
 
 
 class Source(ABC):

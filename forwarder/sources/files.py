@@ -29,7 +29,7 @@ from forwarder.decode import (
 from forwarder.errors import DecodeError
 from forwarder.events import Batch, Event, Origin
 from forwarder.leases import LeaseManager, replica_id
-from forwarder.sources.base import LaneSource, SourceContext
+from forwarder.sources.base import LaneSource, SourceContext, observe_lag
 from forwarder.sources.file_cursor import FINGERPRINT_BYTES, Cursor, FileCheckpoint, fingerprint
 from forwarder.sources.lines import append_line_events
 from forwarder.state.base import Versioned
@@ -374,6 +374,7 @@ class _ChunkBuilder:
         self.cursor.offset = self.end
         if events:
             self.ctx.metrics.records_read.add(len(events), {"source": self.source.id})
+            observe_lag(self.ctx, self.source.id, ack, events)
             # Sealed only once every event is handed over: an ack whose send was
             # interrupted must never complete, or its offset would be committed.
             await self.ctx.pipeline.send(Batch(events))

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from forwarder.config import FirehoseHttpSourceConfig, secret
 from forwarder.events import Batch
-from forwarder.sources.base import Source, SourceContext
+from forwarder.sources.base import Source, SourceContext, observe_lag
 from forwarder.sources.cloudwatch.groups import log_type_from_group
 from forwarder.sources.firehose.ledger import Answer, Delivery, RequestLedger
 from forwarder.sources.firehose.protocol import (
@@ -248,6 +248,7 @@ class FirehoseHttpSource(Source):
                 if events:
                     self.stats.records += len(events)
                     ctx.metrics.records_read.add(len(events), {"source": self.id})
+                    observe_lag(ctx, self.id, delivery.ack, events)
                     await ctx.pipeline.send(Batch(events))
         except asyncio.CancelledError:
             self.ledger.finish(delivery, _SHUTTING_DOWN)
@@ -276,8 +277,10 @@ class FirehoseHttpSource(Source):
             return
         self._observed = True
         stats, attrs = self.stats, {"source": self.id}
+        # 200 and 500 (the two Firehose acts on) exported from the start, others once seen.
         ctx.metrics.add_gauge("wmf_firehose_requests", lambda: [
-            (float(n), {**attrs, "code": str(code)}) for code, n in sorted(stats.answers.items())
+            (float(stats.answers[code]), {**attrs, "code": str(code)})
+            for code in sorted({200, 500} | set(stats.answers))
         ])  # fmt: skip
         ctx.metrics.add_gauge(
             "wmf_firehose_requests_in_flight", lambda: [(float(len(self.ledger)), attrs)]

@@ -23,8 +23,8 @@ def observe(source: S3SqsSource, metrics: Metrics) -> None:
 
     def visibility() -> list[tuple[float, dict[str, str]]]:
         keeper = source._keeper
-        if keeper is None:
-            return []
+        if keeper is None:  # not started yet: nothing extended, exported as 0 all the same
+            return [(0.0, {**attrs, "outcome": o}) for o in ("extended", "failed", "capped")]
         v = keeper.stats
         return [(float(v.extensions), {**attrs, "outcome": "extended"}),
                 (float(v.failures), {**attrs, "outcome": "failed"}),
