@@ -7,6 +7,14 @@ Acknowledgment"): a request is concatenated JSON envelopes, `Authorization: Splu
 ackId; the events count as delivered once /services/collector/ack reports it true.
 An ackId that stays false past `ack_timeout` is treated as lost and the events are
 sent again (Splunk's guidance): duplicates are possible, loss is not.
+
+A lost ack on a channel that otherwise answers is found sooner. HEC numbers a
+channel's ackIds in the order it accepted the requests, and an indexer confirms them
+roughly in that order; so once a higher ackId of the same channel has been reported
+true, a lower one still false is given `_LOST_AFTER_ROUNDS` more poll rounds (slack for
+out-of-order indexing) and is then declared lost: its batch is sent again at once, on
+the same channel (the channel is answering: no rotation). A channel with no later ack
+confirmed keeps the plain `ack_timeout` rule (and rotates when it expires).
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ _DATA_CODES = {5, 6, 12, 13, 15}
 # Many acknowledged requests may wait for their ackId at once; the HTTP requests
 # themselves stay limited by max_in_flight.
 _MAX_PENDING_ACKS = 256
+# Poll rounds a false ackId is still waited for once a later ackId of its channel is true.
+_LOST_AFTER_ROUNDS = 3
 
 
 class SplunkHecSink(Sink):
@@ -172,9 +182,7 @@ class SplunkHecSink(Sink):
             statuses[start:end] = [Status.DELIVERED if acked else Status.ERRORED] * (end - start)
             if not acked:
                 for index in range(start, end):
-                    reasons[index] = (
-                        f"no indexer ack for ackId {ack_id} within {self.config.ack_timeout}s"
-                    )
+                    reasons[index] = f"no indexer ack for ackId {ack_id} on channel {channel}"
             return None
         if response.status_code in (401, 403) or code in _CONFIG_CODES:
             raise SinkFatalError(
@@ -227,6 +235,9 @@ class _AckPoller:
         self._sink = sink
         self._waiting: dict[tuple[str, int], asyncio.Future[bool]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._highest_true: dict[str, int] = {}  # channel -> highest ackId reported true
+        self._overtaken: dict[tuple[str, int], int] = {}  # false ackId -> rounds since overtaken
+        self.proven_lost = 0
 
     async def wait(self, ack_id: int, channel: str) -> bool:
         """True once HEC reports the ackId indexed; False after ack_timeout."""
@@ -243,6 +254,7 @@ class _AckPoller:
             return False
         finally:
             self._waiting.pop(key, None)
+            self._overtaken.pop(key, None)
 
     async def _poll(self) -> None:
         while self._waiting:
@@ -275,6 +287,23 @@ class _AckPoller:
             future = self._waiting.get((channel, int(key))) if str(key).isdigit() else None
             if done is True and future is not None and not future.done():
                 future.set_result(True)
+                if int(key) > self._highest_true.get(channel, -1):
+                    self._highest_true[channel] = int(key)
+        self._settle_overtaken(channel)
+
+    def _settle_overtaken(self, channel: str) -> None:
+        """Declare lost the ackIds a later, confirmed ackId of the channel has overtaken."""
+        highest = self._highest_true.get(channel, -1)
+        for (chan, ack_id), future in list(self._waiting.items()):
+            if chan != channel or future.done() or ack_id >= highest:
+                continue
+            rounds = self._overtaken.get((chan, ack_id), 0) + 1
+            self._overtaken[(chan, ack_id)] = rounds
+            if rounds > _LOST_AFTER_ROUNDS:
+                self.proven_lost += 1
+                log.warning("hec_ack_lost", sink=self._sink.id, ack_id=ack_id, channel=channel,
+                            confirmed_after=highest)  # fmt: skip
+                future.set_result(False)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -22,6 +22,8 @@ Control endpoints (no auth, test-only, always under ``/__peer__/``):
   ``ack_drop_channel: g``   HEC: ackIds on channel ``g`` never become true (lost data);
                             ``"first"``: the first channel an accepted data request carries
                             from now on
+  ``ack_drop_next: N``      HEC: the ackIds of the next N accepted data requests never become
+                            true (lost acks), while the channel's other ackIds do
   ``ack_delay: S``          HEC: an ackId becomes true S seconds after its request (default 0)
   ``flap: {rate, hang,``    a flapping server, until ``flap: null``: each data request, with
   ``seed, kinds}``          probability ``rate`` (seeded ``random.Random(seed)``, so a run can be
@@ -61,7 +63,8 @@ from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _EARLY_BODY: web.RequestKey[bytes] = web.RequestKey("peer_early_body", bytes)
-_COUNTS = ("busy", "error_500", "drop_connections", "drop_after_store", "item_429")
+_COUNTS = ("busy", "error_500", "drop_connections", "drop_after_store", "item_429",
+           "ack_drop_next")  # fmt: skip
 _SETTINGS = ("delay", "delay_count", "retry_after", "item_400_match", "ack_drop_channel",
              "ack_delay", "flap")  # fmt: skip
 FLAP_KINDS = ("busy", "error_500", "drop", "hang")
@@ -122,6 +125,8 @@ class Faults:
     item_429: int = 0
     item_400_match: str | None = None
     ack_drop_channels: set[str] = field(default_factory=set)
+    ack_drop_next: int = 0
+    lost_acks: set[tuple[str, int]] = field(default_factory=set)  # (channel, ackId)
     ack_delay: float = 0.0
     flap: Flap | None = None
 
@@ -162,8 +167,10 @@ class Faults:
         return False
 
     def describe(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("ack_drop_channels", "flap")}
+        skip = ("ack_drop_channels", "lost_acks", "flap")
+        out = {k: v for k, v in self.__dict__.items() if k not in skip}
         out["ack_drop_channels"] = sorted(self.ack_drop_channels)
+        out["lost_acks"] = sorted(list(key) for key in self.lost_acks)
         out["flap"] = None if self.flap is None else self.flap.describe()
         return out
 

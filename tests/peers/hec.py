@@ -44,6 +44,7 @@ What is modelled, and where it comes from (see /work/shared/PROTOCOLS.md section
   ack queries without ``--ack`` 400 code 14. Without ``--ack`` a channel is accepted and
   ignored. vectordotdev/vector RFC 2021-10-29-9465, docs.splunk.com AboutHECIDXAck.
   An ackId becomes true ``ack_delay`` seconds (fault, default 0) after its request;
+  never for an ackId taken by the ``ack_drop_next`` fault, and
   never on a channel named by the ``ack_drop_channel`` fault (a GUID, or ``"first"``:
   the first channel an accepted data request carries after it is armed).
 * Busy 503 ``{"text":"Server is busy","code":9,"invalid-event-number":0}`` (Cribl's
@@ -308,6 +309,8 @@ async def collect(request: web.Request) -> web.Response:
         state.next_ack[channel] = ack_id + 1
         ready = time.monotonic() + state.faults.ack_delay
         state.pending.setdefault(channel, {})[ack_id] = ready
+        if state.faults.take("ack_drop_next"):
+            state.faults.lost_acks.add((channel, ack_id))
     for envelope in envelopes or ():
         index = envelope.get("index", state.indexes[0])
         state.events.append({"channel": channel, "ackId": ack_id, "index": index,
@@ -343,7 +346,8 @@ async def ack(request: web.Request) -> web.Response:
     answer: dict[str, bool] = {}
     for ack_id in ids:
         ready = pending.get(ack_id)
-        done = ready is not None and ready <= now and not lost
+        done = (ready is not None and ready <= now and not lost
+                and (channel, ack_id) not in state.faults.lost_acks)  # fmt: skip
         if done:
             del pending[ack_id]
         answer[str(ack_id)] = done

@@ -185,3 +185,36 @@ def test_envelope_bytes_are_valid_json() -> None:
         "host": 'a"b', "source": "workmail:AUTHENTICATION_LOGS", "sourcetype": "aws:workmail:authentication",
         "fields": {"log_type": "AUTHENTICATION_LOGS", "event_id": "abc"}, "time": 1718182800.611, "event": {"k": 1},
     }  # fmt: skip
+
+
+async def test_a_lost_ack_is_proven_by_later_acks_long_before_ack_timeout(
+    tmp_path: Path, hec_ack_peer: PeerProcess
+) -> None:
+    # ack_timeout is 5 minutes: the batch must come back far sooner, because the
+    # channel goes on confirming the batches sent after it.
+    config = hec_config(hec_ack_peer, indexer_ack=True, ack_timeout="300s",
+                        ack_poll_interval="50ms", max_in_flight=1,
+                        batch={"max_events": 2, "max_wait": "10ms"})  # fmt: skip
+    sink = SplunkHecSink(config)
+    channel = sink.channel
+    hec_ack_peer.control("faults", {"ack_drop_next": 1})  # the first request's ack is lost
+    await sink.start()
+    rig = Rig(tmp_path, [sink], retry=FAST_RETRY, timeout=30)
+    rig.start()
+    ack = Ack()
+    started = asyncio.get_running_loop().time()
+    await rig.pipeline.send(batch_of(RECORDS, ack))
+    ack.seal()
+    assert await asyncio.wait_for(ack.wait(), 20) is Status.DELIVERED
+    elapsed = asyncio.get_running_loop().time() - started
+    await rig.finish()
+    await sink.close()
+    assert elapsed < 10, elapsed
+    assert sink._acks is not None and sink._acks.proven_lost == 1
+    events = stored(hec_ack_peer)
+    assert {e["channel"] for e in events} == {channel}  # answering: no rotation
+    ids = Counter(e["envelope"]["fields"]["event_id"] for e in events)
+    assert len(ids) == len(RECORDS)
+    lost = {e["envelope"]["fields"]["event_id"] for e in events if e["ackId"] == 0}
+    assert lost and {i for i, n in ids.items() if n == 2} == lost  # only the lost batch twice
+    assert set(ids.values()) == {1, 2}
