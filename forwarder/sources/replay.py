@@ -9,6 +9,11 @@ committed or deleted: the input stays as it was.
 
 What is read is fixed when reading starts (a file up to its size then, the objects
 listed then), so replaying into the dead letter being read never loops.
+
+An `s3_object_missing` entry holds the notification, not the data: replaying it fetches
+the object again (GetObject with the entry's bucket, key and version) and sends its
+records, under the entry's one ack. Still missing, or unreadable, the entry is
+dead-lettered again as it was (its reason, with why in the detail).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from forwarder.decode import Line, StreamDecoder
 from forwarder.errors import DecodeError
 from forwarder.events import Batch, Event, Origin, Status
 from forwarder.sources.base import Source, SourceContext
+from forwarder.sources.lines import append_line_events
+from forwarder.sources.s3_sqs.notifications import log_type_from_key
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +49,7 @@ _SUFFIXES = (".ndjson", ".jsonl", ".json", ".ndjson.gz", ".jsonl.gz", ".json.gz"
 _READ_BYTES = 256 << 10
 _INVALID = "invalid_dead_letter_entry"
 _READ_ERRORS = (OSError, DecodeError, ClientError, *aws.TRANSIENT_ERRORS)
+_MISSING = "s3_object_missing"  # its entry names an object to fetch again
 
 
 @dataclass(slots=True)
@@ -271,19 +279,85 @@ class ReplaySource(Source):
         self.stats = ReplayStats()
         self._outstanding = 0
         self._ctx: SourceContext | None = None
+        self.objects_fetched = 0  # s3_object_missing entries whose object was read again
 
     async def run(self, ctx: SourceContext) -> None:
         self._ctx = ctx
         events: list[Event] = []
-        async with contextlib.aclosing(self.entries()) as entries:
+        async with contextlib.AsyncExitStack() as stack:
+            s3: Any = None
+            entries = await stack.enter_async_context(contextlib.aclosing(self.entries()))
             async for entry in entries:
                 if ctx.stopping.is_set():
                     break
-                events.append(entry.event(self._ack()))
-                if len(events) >= self.chunk_events:
-                    await self._send(ctx, events)
-                    events = []
+                ref = _object_ref(entry)
+                if ref is None:
+                    events.append(entry.event(self._ack()))
+                    if len(events) >= self.chunk_events:
+                        await self._send(ctx, events)
+                        events = []
+                    continue
+                await self._send(ctx, events)
+                events = []
+                if s3 is None:
+                    s3 = await stack.enter_async_context(aws.client("s3", self.endpoint))
+                await self._fetch_again(ctx, s3, entry, ref)
         await self._send(ctx, events)
+
+    async def _fetch_again(
+        self, ctx: SourceContext, s3: Any, entry: Entry, ref: dict[str, str]
+    ) -> None:
+        """Send the records of the object an `s3_object_missing` entry names, one ack."""
+        ack = self._ack()
+        request = {"Bucket": ref["bucket"], "Key": ref["key"]}
+        if ref.get("version_id"):
+            request["VersionId"] = ref["version_id"]
+        try:
+            response = await s3.get_object(**request)
+        except _READ_ERRORS as exc:
+            entry.error = entry.reason
+            entry.error_detail = f"fetched again for the replay: {_describe(exc)}"
+            await self._send(ctx, [entry.event(ack)])
+            return
+        origin_id = entry.origin.source_id
+        partition = f"{ref['bucket']}/{ref['key']}#{ref.get('etag', '')}"
+        log_type = entry.log_type or log_type_from_key(ref["key"])
+        decoder = StreamDecoder(max_line_bytes=self.max_line_bytes)
+        body = response["Body"]
+        events: list[Event] = []
+        sent = 0
+
+        async def lines(found: list[Line]) -> None:
+            nonlocal events, sent
+            for line in found:
+                append_line_events(events, line, Origin(origin_id, partition, line.start), ack,
+                                   log_type, max_line_bytes=self.max_line_bytes)  # fmt: skip
+                if len(events) >= self.chunk_events:
+                    sent += len(events)
+                    await self._hand_over(ctx, events)
+                    events = []
+
+        try:
+            while data := await body.read(_READ_BYTES):
+                await lines(decoder.feed(data))
+            await lines(decoder.finish())
+        except _READ_ERRORS as exc:  # part of it went: the entry counts as undelivered
+            log.error("replay_object_read_failed", bucket=ref["bucket"], key=ref["key"],
+                      error=_describe(exc))  # fmt: skip
+            ack.expect(1)
+            ack.resolve(Status.ERRORED)
+        finally:
+            body.close()
+        await self._hand_over(ctx, events)
+        self.objects_fetched += 1
+        log.info("replay_object_fetched", bucket=ref["bucket"], key=ref["key"],
+                 records=sent + len(events))  # fmt: skip
+        ack.seal()
+
+    async def _hand_over(self, ctx: SourceContext, events: list[Event]) -> None:
+        if events:
+            ctx.metrics.records_read.add(len(events), {"source": self.id})
+            await ctx.pipeline.send(Batch(events))
 
     async def entries(self) -> AsyncGenerator[Entry, None]:
         """The entries to replay (matching --reason), counted in `stats`."""
@@ -335,6 +409,22 @@ class ReplaySource(Source):
 
     def in_flight(self) -> int:
         return self._outstanding
+
+
+def _object_ref(entry: Entry) -> dict[str, str] | None:
+    """Bucket, key (and version, etag) of an `s3_object_missing` entry; None otherwise."""
+    if entry.reason != _MISSING or entry.error is not None:
+        return None
+    try:
+        doc = orjson.loads(entry.raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    if not isinstance(doc.get("bucket"), str) or not isinstance(doc.get("key"), str):
+        return None
+    return {name: doc[name] for name in ("bucket", "key", "version_id", "etag")
+            if isinstance(doc.get(name), str)}  # fmt: skip
 
 
 def _describe(exc: BaseException) -> str:

@@ -227,3 +227,35 @@ async def test_replay_from_a_missing_bucket_fails_cleanly(moto: MotoServer, tmp_
     )
     await drain_source(tmp_path, replay, MemoryStateStore(), [MemorySink()])
     assert replay.stats.read_failures == 1 and replay.stats.read == 0
+
+
+async def test_an_s3_object_missing_entry_fetches_the_object_again(
+    moto: MotoServer, tmp_path: Path
+) -> None:
+    """The object came back (restored, or the notification raced its write): the replay
+    reads it again, the version the entry names, not the notification text."""
+    s3 = moto.client("s3")
+    bucket = MotoServer.unique("missing")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    key = "workmail/2024/06/12/part-0.jsonl"  # no log type token: detected per record
+    wanted, later = RECORDS[:6], RECORDS[6:9]
+    version = s3.put_object(Bucket=bucket, Key=key,
+                            Body=b"\n".join(orjson.dumps(r) for r in wanted))["VersionId"]  # fmt: skip
+    s3.put_object(Bucket=bucket, Key=key, Body=b"\n".join(orjson.dumps(r) for r in later))
+    gone = {"bucket": bucket, "key": "workmail/never/there.jsonl"}
+    notes = [{"bucket": bucket, "key": key, "version_id": version, "message_id": "m-1"}, gone]
+    path = await write_file(
+        tmp_path / "dl.ndjson",
+        [rejected(orjson.dumps(n), "s3_object_missing", i) for i, n in enumerate(notes)],
+    )
+    replay = source(path, endpoint=AwsEndpoint(region="us-east-1", endpoint_url=moto.endpoint_url))
+    sink = MemorySink()
+    rig, _ = await drain_source(tmp_path, replay, MemoryStateStore(), [sink])
+    assert sorted(ocsf_ids(sink)) == sorted(expected_ids(wanted))  # that version's records
+    assert replay.objects_fetched == 1
+    assert replay.stats.delivered == 1 and replay.stats.rejected_again == 1
+    again = [e for e in rig.dead_letters() if e["detail"] != "why"]  # not the input's own
+    assert [e["reason"] for e in again] == ["s3_object_missing"]
+    assert orjson.loads(again[0]["raw"]) == gone  # the entry as it was, for a later replay
+    assert "fetched again for the replay: NoSuchKey" in again[0]["detail"]
