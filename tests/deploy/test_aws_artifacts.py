@@ -36,6 +36,10 @@ AUTHORIZED_BY = {
     "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
     "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
     "s3:ListObjectsV2": "s3:ListBucket",
+    # IAM authorises the parts of a multipart upload by s3:PutObject (the abort has its own).
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
 }
 # Operator commands, not the daemon (`state init`, `replay-dead-letter`): their
 # permissions are documented apart, in docs/operations.md.
