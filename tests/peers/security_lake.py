@@ -25,6 +25,7 @@ ListDataLakes. Control API (test-only, `/__peer__/`):
 
 * `POST /__peer__/faults {"s3": "503" | "drop" | null}`: S3 requests (signed for `s3`)
   answered `503 SlowDown` or with a closed connection until cleared: an S3 outage;
+  `{"s3_delay": S}`: each S3 write (PUT/POST) waits S seconds before it goes on;
 * `GET /__peer__/events`: the Security Lake calls (operation, body);
 * `GET /__peer__/stats`: `{"requests", "lake_calls", "s3_failed", "forwarded",
   "services": {signing service: forwarded requests}}`;
@@ -34,6 +35,7 @@ ListDataLakes. Control API (test-only, `/__peer__/`):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gzip
 import json
 import re
@@ -149,6 +151,7 @@ class LakeState:
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> resource
     calls: list[dict[str, Any]] = field(default_factory=list)
     s3_fault: str | None = None
+    s3_delay: float = 0.0  # seconds each S3 write waits before it is forwarded
     requests: int = 0
     s3_failed: int = 0
     forwarded: int = 0
@@ -248,6 +251,8 @@ def build_app(state: LakeState) -> web.Application:
                    "<Message>Please reduce your request rate.</Message></Error>")  # fmt: skip
             return web.Response(status=503, text=xml, content_type="application/xml")
         body = await request.read()
+        if scope is not None and scope[1] == "s3" and request.method in ("PUT", "POST"):
+            await asyncio.sleep(state.s3_delay)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         state.forwarded += 1
         service = scope[1] if scope is not None else "unsigned"
@@ -279,7 +284,9 @@ def build_app(state: LakeState) -> web.Application:
         body = await request.json()
         if "s3" in body:
             state.s3_fault = body["s3"]
-        return web.json_response({"s3": state.s3_fault})
+        if "s3_delay" in body:
+            state.s3_delay = float(body["s3_delay"] or 0)
+        return web.json_response({"s3": state.s3_fault, "s3_delay": state.s3_delay})
 
     async def events(_: web.Request) -> web.Response:
         return web.json_response(state.calls)
@@ -293,6 +300,7 @@ def build_app(state: LakeState) -> web.Application:
         state.sources.clear()
         state.calls.clear()
         state.s3_fault = None
+        state.s3_delay = 0.0
         state.requests = state.s3_failed = state.forwarded = 0
         state.services.clear()
         return web.json_response({})
