@@ -47,7 +47,7 @@ def write_config(root: Path, peer: PeerProcess, bucket: str, *, file_sink: bool 
                 "poll_interval": "100ms",
                 "chunk_events": 200,
             }
-        ],  # fmt: skip
+        ],
         "sinks": sinks,
         "dead_letter": {"path": str(root / "out" / "dead-letter.ndjson")},
         "telemetry": {"listen": None},
