@@ -130,13 +130,14 @@ def text(value: Any) -> str:
     return value if type(value) is str else orjson.dumps(value).decode()
 
 
-def flatten(value: Any, key: str, into: dict[str, str]) -> None:
-    """Objects become dotted keys; any other value one entry (a clash gets `#2`, ...)."""
+def flatten(value: Any, key: str | None, into: dict[str, str]) -> None:
+    """Objects become dotted keys (`key` None: the root, no prefix); any other value one
+    entry (a key already taken gets `#2`, `#3`, ...)."""
     if type(value) is dict and value:
         for child, inner in value.items():
-            flatten(inner, f"{key}.{child}" if key else str(child), into)
+            flatten(inner, str(child) if key is None else f"{key}.{child}", into)
         return
-    name, n = key, 1
+    name, n = key or "", 1
     while name in into:
         n += 1
         name = f"{key}#{n}"
@@ -226,7 +227,7 @@ class LakeClass:
         unmapped: dict[str, str] = {}
         own = doc.pop("unmapped", None)
         if own is not None:
-            flatten(own, "" if type(own) is dict else MOVED_PREFIX + "unmapped", unmapped)
+            flatten(own, None if type(own) is dict else MOVED_PREFIX + "unmapped", unmapped)
         if self._has_time_dt and _is_int64(doc.get("time")):
             doc["time_dt"] = doc["time"]
         row = _shape_struct(doc, self._spec, "", unmapped)
