@@ -142,8 +142,10 @@ class SecurityLakeSinkConfig(SinkBase):
     locations: dict[str, str] = Field(default_factory=dict)
     source_name: str = "workmail-{class}"  # {class}: auth, web, api, entity, email; {class_uid}
     source_version: str = "1.0"
-    role_arn: str | None = None  # the custom source's provider role, assumed for PutObject
-    external_id: str | None = None
+    role_arn: str | None = None  # a role to assume for PutObject (every class)
+    # Per class: the custom source's provider role (AmazonSecurityLake-Provider-<name>-<region>)
+    role_arns: dict[str, str] = Field(default_factory=dict)
+    external_id: str | None = None  # the external id the provider roles' trust requires
     target_object_size: Size = 128 << 20
     compression: Literal["zstd", "snappy"] = "zstd"
     spool_dir: Path | None = None  # where objects are written before upload; None: temp dir
@@ -179,6 +181,13 @@ class SecurityLakeSinkConfig(SinkBase):
             parse_location(uri)
             out[str(class_uid(name))] = uri
         return out
+
+    @field_validator("role_arns")
+    @classmethod
+    def _roles(cls, value: dict[str, str]) -> dict[str, str]:
+        from forwarder.sinks.security_lake.layout import class_uid
+
+        return {str(class_uid(name)): arn for name, arn in value.items()}
 
     @model_validator(mode="after")
     def _lake(self) -> SecurityLakeSinkConfig:

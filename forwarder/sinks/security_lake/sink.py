@@ -78,20 +78,22 @@ class SecurityLakeSink(Sink):
         self.locations = locations(config)
         self._classes = lake_classes()
         self._endpoint = AwsEndpoint(region=config.region, endpoint_url=config.endpoint_url)
-        self._role = (
-            aws.AssumeRole(config.role_arn, config.external_id) if config.role_arn else None
-        )
+        self._roles = {uid: _role(config, uid) for uid in CLASSES}
         self._stack = AsyncExitStack()
-        self._s3: Any = None
+        self._s3: dict[int, Any] = {}  # per class: its S3 client (one per distinct role)
         self._spool: Path | None = None
         self._uploads = asyncio.Semaphore(UPLOADS_IN_FLIGHT)
         self.objects_written = 0
 
     async def start(self) -> None:
         self._spool = _make_spool(self.config.spool_dir, self.id)
-        self._s3 = await self._stack.enter_async_context(
-            aws.client("s3", self._endpoint, max_attempts=3, role=self._role)
-        )
+        clients: dict[aws.AssumeRole | None, Any] = {}
+        for uid, role in self._roles.items():
+            if role not in clients:
+                clients[role] = await self._stack.enter_async_context(
+                    aws.client("s3", self._endpoint, max_attempts=3, role=role)
+                )
+            self._s3[uid] = clients[role]
 
     async def close(self) -> None:
         await self._stack.aclose()
@@ -113,15 +115,20 @@ class SecurityLakeSink(Sink):
             partitions.setdefault((uid, day), []).append(index)
         encoded = await self._encode(events, partitions)
         try:
-            pending: list[tuple[LakeObject, str, str]] = []
+            pending: list[tuple[LakeObject, str, str, int]] = []
             for (uid, day), result in encoded.items():
                 for index, reason in result.rejected.items():
                     statuses[index], reasons[index] = Status.REJECTED, reason
                 location = self.locations[uid]
                 prefix = partition_prefix(location, self.config.region, self.config.account_id, day)
-                pending += [(obj, location.bucket, prefix + obj.name) for obj in result.objects]
+                pending += [
+                    (obj, location.bucket, prefix + obj.name, uid) for obj in result.objects
+                ]
             outcomes = await asyncio.gather(
-                *(self._upload(obj, bucket, key) for obj, bucket, key in pending),
+                *(
+                    self._upload(self._s3[uid], obj, bucket, key)
+                    for obj, bucket, key, uid in pending
+                ),
                 return_exceptions=True,
             )
         finally:
@@ -129,7 +136,7 @@ class SecurityLakeSink(Sink):
                 for obj in result.objects:
                     obj.path.unlink(missing_ok=True)
         fatal: SinkFatalError | None = None
-        for (obj, _, _), outcome in zip(pending, outcomes, strict=True):
+        for (obj, *_), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, asyncio.CancelledError):
                 raise outcome
             if isinstance(outcome, SinkFatalError):
@@ -175,16 +182,14 @@ class SecurityLakeSink(Sink):
             task.add_done_callback(_discard_when_done)
             raise
 
-    async def _upload(self, obj: LakeObject, bucket: str, key: str) -> None:
+    async def _upload(self, s3: Any, obj: LakeObject, bucket: str, key: str) -> None:
         async with self._uploads:
             try:
                 if obj.size <= MULTIPART_BYTES:
                     body = await asyncio.to_thread(obj.path.read_bytes)
-                    await self._s3.put_object(
-                        Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE
-                    )
+                    await s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPE)
                 else:
-                    await self._multipart(obj.path, bucket, key)
+                    await self._multipart(s3, obj.path, bucket, key)
             except ClientError as exc:
                 code, status = aws.error_code(exc), aws.http_status(exc)
                 what = f"{exc.operation_name} s3://{bucket}/{key}: {code or status}"
@@ -195,28 +200,31 @@ class SecurityLakeSink(Sink):
         log.info("security_lake_object_written", sink=self.id, bucket=bucket, key=key,
                  rows=obj.rows, bytes=obj.size)  # fmt: skip
 
-    async def _multipart(self, path: Path, bucket: str, key: str) -> None:
-        upload = await self._s3.create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType=CONTENT_TYPE
-        )
+    async def _multipart(self, s3: Any, path: Path, bucket: str, key: str) -> None:
+        upload = await s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType=CONTENT_TYPE)
         upload_id = upload["UploadId"]
         try:
             parts = []
             with path.open("rb") as file:
                 number = 1
                 while chunk := await asyncio.to_thread(file.read, PART_BYTES):
-                    answer = await self._s3.upload_part(
+                    answer = await s3.upload_part(
                         Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
                     )
                     parts.append({"PartNumber": number, "ETag": answer["ETag"]})
                     number += 1
-            await self._s3.complete_multipart_upload(
+            await s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
         except BaseException:
             with contextlib.suppress(Exception):
-                await self._s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+                await s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
             raise
+
+
+def _role(config: SecurityLakeSinkConfig, uid: int) -> aws.AssumeRole | None:
+    arn = config.role_arns.get(str(uid)) or config.role_arn
+    return aws.AssumeRole(arn, config.external_id) if arn else None
 
 
 def _discard(encoded: dict[tuple[int, str], Encoded]) -> None:

@@ -207,14 +207,19 @@ async def test_an_s3_outage_holds_the_ack_until_s3_is_back(
 async def test_role_arn_is_assumed_for_the_uploads(
     tmp_path: Path, moto: MotoServer, lake_peer: PeerProcess, lake_bucket: str
 ) -> None:
-    role = f"arn:aws:iam::{ACCOUNT}:role/AmazonSecurityLake-Provider-workmail-auth-{REGION}"
-    sink = build_sink(lake_config(lake_peer.url, lake_bucket, role_arn=role, external_id="wmf"))
+    def role(name: str) -> str:
+        return f"arn:aws:iam::{ACCOUNT}:role/AmazonSecurityLake-Provider-workmail-{name}-{REGION}"
+
+    roles = {"auth": role("auth"), "6003": role("api")}  # the rest: role_arn
+    config = lake_config(lake_peer.url, lake_bucket, role_arn=role("all"), role_arns=roles,
+                         external_id="wmf")  # fmt: skip
+    sink = build_sink(config)
     assert isinstance(sink, SecurityLakeSink)
     ack, _ = await deliver(tmp_path, sink, [orjson.dumps(r) for r in variants(1, "role")])
     assert ack.status is Status.DELIVERED
     classes = {KEY.match(key)["cls"] for key in list_objects(moto, lake_bucket)}  # type: ignore[index]
     assert classes == {short for short, _, _ in CLASSES.values()}
-    assert (await lake_peer.acontrol("stats"))["services"]["sts"] >= 1  # AssumeRole
+    assert (await lake_peer.acontrol("stats"))["services"]["sts"] == 3  # AssumeRole, per role
 
 
 class _DeniedS3:
@@ -227,7 +232,7 @@ class _DeniedS3:
 async def test_access_denied_is_fatal_and_leaves_no_spool_files(tmp_path: Path) -> None:
     sink = SecurityLakeSink(lake_config("http://127.0.0.1:9", "b-1", spool_dir=tmp_path / "spool"))
     sink._spool = lake_sink._make_spool(tmp_path / "spool", sink.id)
-    sink._s3 = _DeniedS3()
+    sink._s3 = dict.fromkeys(CLASSES, _DeniedS3())
     events = []
     for n, record in enumerate(sample_records()):
         event = Event(raw=orjson.dumps(record), origin=Origin("t", "p", n), ack=Ack())
