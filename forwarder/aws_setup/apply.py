@@ -210,8 +210,15 @@ class Applier:
                  deliveryDestinationArn=destination_arn)  # fmt: skip
 
 
-def apply_plan(clients: Any, plan: Plan, *, dry_run: bool, out: TextIO) -> list[Change]:
-    """Every step, in dependency order; then the config snippet."""
+def apply_plan(
+    clients: Any,
+    plan: Plan,
+    *,
+    dry_run: bool,
+    out: TextIO,
+    sinks: list[dict[str, Any]] | None = None,
+) -> list[Change]:
+    """Every step, in dependency order; then the config snippet (with `sinks`, if given)."""
     applier = Applier(clients, plan, dry_run, out)
     queue_url: str | None = None
     if isinstance(plan.target, S3Target):
@@ -235,7 +242,7 @@ def apply_plan(clients: Any, plan: Plan, *, dry_run: bool, out: TextIO) -> list[
     else:
         print(f"# done: {len(changed)} changed, "
               f"{len(applier.changes) - len(changed)} unchanged", file=out)  # fmt: skip
-    print(config_snippet(plan, queue_url, clients.endpoint_url), file=out, end="")
+    print(config_snippet(plan, queue_url, clients.endpoint_url, sinks), file=out, end="")
     return applier.changes
 
 

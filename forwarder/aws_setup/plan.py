@@ -237,8 +237,14 @@ def merge_statement(
     return document
 
 
-def config_snippet(plan: Plan, queue_url: str | None, endpoint_url: str | None) -> str:
-    """A configuration `check-config` accepts: the source reading these logs, a file sink."""
+def config_snippet(
+    plan: Plan,
+    queue_url: str | None,
+    endpoint_url: str | None,
+    sinks: list[dict[str, Any]] | None = None,
+) -> str:
+    """A configuration `check-config` accepts: the source reading these logs, and `sinks`
+    (by default a file sink)."""
     source: dict[str, Any] = {"id": "workmail-audit"}
     if isinstance(plan.target, S3Target):
         source.update(type="s3_sqs", queue_url=queue_url, region=plan.region)
@@ -250,19 +256,13 @@ def config_snippet(plan: Plan, queue_url: str | None, endpoint_url: str | None) 
         if endpoint_url:
             source["endpoint_url"] = endpoint_url
         source.update(log_groups=[plan.target.log_group], start="beginning")
-    document = {
-        "sources": [source],
-        "sinks": [
-            {
-                "id": "archive",
-                "type": "file",
-                "path": "./out/workmail.ocsf.ndjson",
-                "schema": "ocsf",
-            }
-        ],
-    }
+    archive = {"id": "archive", "type": "file", "path": "./out/workmail.ocsf.ndjson",
+               "schema": "ocsf"}  # fmt: skip
+    document = {"sources": [source], "sinks": sinks or [archive]}
     header = (
         "# workmail-forwarder configuration for these deliveries; replace the file sink\n"
         "# with your SIEM (config/example.yaml lists every sink).\n"
     )
+    if sinks:
+        header = "# workmail-forwarder configuration for these deliveries.\n"
     return header + yaml.safe_dump(document, sort_keys=False)
