@@ -8,6 +8,8 @@
 //! so the sinks can cut a request to `max_bytes` or bisect a refused one by slicing,
 //! without one Python object per event.
 
+use crate::mapping::common::write_iso_ms;
+
 /// One batch's envelope parts: per event the document, id, time (epoch seconds, as
 /// Event.time: always a whole number of ms over 1000.0) and log type index into the
 /// sink's prefixes (the Python sinks fall back to AUTHENTICATION_LOGS' prefix).
@@ -99,12 +101,13 @@ pub fn es_bulk(batch: &BatchIn<'_>, stamp: bool) -> Body {
         out.extend_from_slice(batch.ids.get(index).copied().unwrap_or("").as_bytes());
         out.extend_from_slice(b"\"}}\n");
         if stamp && !doc.is_empty() {
-            out.extend_from_slice(b"{\"@timestamp\":\"");
-            push_iso_ms(
+            // The ECS date text the mapper writes (iso_ms), quotes included.
+            out.extend_from_slice(b"{\"@timestamp\":");
+            write_iso_ms(
                 out,
                 whole_ms(batch.times.get(index).copied().unwrap_or(0.0)),
             );
-            out.extend_from_slice(b"\",");
+            out.push(b',');
             out.extend_from_slice(&doc[1..]);
         } else {
             out.extend_from_slice(doc);
@@ -113,59 +116,6 @@ pub fn es_bulk(batch: &BatchIn<'_>, stamp: bool) -> Body {
         body.offsets.push(out.len());
     }
     body
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as datetime.fromtimestamp(ms / 1000, UTC)
-/// .isoformat(timespec="milliseconds") with "+00:00" as "Z".
-pub fn push_iso_ms(out: &mut Vec<u8>, ms: i64) {
-    let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (year, month, day) = civil_from_days(days);
-    let (h, m, s, milli) = (
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000,
-    );
-    let two = |out: &mut Vec<u8>, v: i64| {
-        out.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8])
-    };
-    out.extend_from_slice(&[
-        b'0' + (year / 1000 % 10) as u8,
-        b'0' + (year / 100 % 10) as u8,
-        b'0' + (year / 10 % 10) as u8,
-        b'0' + (year % 10) as u8,
-        b'-',
-    ]);
-    two(out, month);
-    out.push(b'-');
-    two(out, day);
-    out.push(b'T');
-    two(out, h);
-    out.push(b':');
-    two(out, m);
-    out.push(b':');
-    two(out, s);
-    out.extend_from_slice(&[
-        b'.',
-        b'0' + (milli / 100) as u8,
-        b'0' + (milli / 10 % 10) as u8,
-        b'0' + (milli % 10) as u8,
-        b'Z',
-    ]);
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -185,13 +135,13 @@ mod tests {
     #[test]
     fn iso_dates_match_python() {
         let mut out = Vec::new();
-        push_iso_ms(&mut out, 1_718_182_800_987);
-        assert_eq!(out, b"2024-06-12T09:00:00.987Z");
+        write_iso_ms(&mut out, 1_718_182_800_987);
+        assert_eq!(out, b"\"2024-06-12T09:00:00.987Z\"");
         out.clear();
-        push_iso_ms(&mut out, 951_782_400_000); // 2000-02-29
-        assert_eq!(out, b"2000-02-29T00:00:00.000Z");
+        write_iso_ms(&mut out, 951_782_400_000); // 2000-02-29
+        assert_eq!(out, b"\"2000-02-29T00:00:00.000Z\"");
         out.clear();
-        push_iso_ms(&mut out, 253_402_300_799_999);
-        assert_eq!(out, b"9999-12-31T23:59:59.999Z");
+        write_iso_ms(&mut out, 253_402_300_799_999);
+        assert_eq!(out, b"\"9999-12-31T23:59:59.999Z\"");
     }
 }
